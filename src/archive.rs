@@ -1,0 +1,644 @@
+//! Where an archived report goes and how it gets there.
+//!
+//! - [`ArchiveTarget`] names a stored item; [`Archive::relative_path`] turns it into
+//!   `<account>/<report_id>/<YYYY>/<MM>/<created_at>_<stored_id>.<ext>` after checking every
+//!   part that came from the network against an allow-list (invariant 6).
+//! - [`Archive::store`] streams a body into `.partial/`, inflating gzip in our own stream
+//!   (reqwest is built without transparent decompression so the wire length stays
+//!   checkable), hashes what is stored, checks lengths, fsyncs, renames into place and fsyncs
+//!   the folders (invariant 1). A failure or a dropped future leaves no file behind.
+
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, Utc};
+use flate2::read::MultiGzDecoder;
+use futures::{Stream, StreamExt};
+use sha2::{Digest, Sha256};
+
+use crate::api::ReportFormat;
+
+/// Temp files live here, under the archive root, so the final rename never crosses a
+/// filesystem.
+pub const PARTIAL_DIR: &str = ".partial";
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Chunks in flight between the network task and the blocking writer; bounds memory.
+const WRITE_QUEUE_CHUNKS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error(
+        "refusing {what} `{value}` from the server: only letters, digits, `-` and `_` may name a path part"
+    )]
+    UnsafeComponent { what: &'static str, value: String },
+    #[error("{action} `{path}`: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "body length mismatch: {got} bytes arrived but {what} says {expected}; the file was not archived"
+    )]
+    LengthMismatch {
+        what: &'static str,
+        expected: u64,
+        got: u64,
+    },
+    #[error("the body is not a complete, valid gzip stream: {0}")]
+    BadGzip(#[source] io::Error),
+    #[error("the download broke off after {got} bytes: {source}")]
+    Body {
+        got: u64,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("the archive writer stopped unexpectedly: {0}")]
+    Writer(String),
+}
+
+impl ArchiveError {
+    fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Self + 'a {
+        move |source| Self::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// The identity of one stored item, as the archive names it.
+#[derive(Debug, Clone)]
+pub struct ArchiveTarget<'a> {
+    pub account: &'a str,
+    pub report_id: &'a str,
+    pub stored_id: &'a str,
+    pub format: &'a ReportFormat,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What [`Archive::store`] put on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedFile {
+    /// Relative to the archive root, `/`-separated.
+    pub relative_path: String,
+    /// Bytes received on the wire (the listing's `size` counts these).
+    pub wire_bytes: u64,
+    /// Bytes in the archived file.
+    pub stored_bytes: u64,
+    /// SHA-256 of the archived file, lowercase hex.
+    pub sha256: String,
+    /// Whether the archived file is gzip (kept as served).
+    pub compressed: bool,
+}
+
+/// What the HTTP layer knows about a body before it is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BodyInfo {
+    /// `Content-Encoding: gzip` was sent.
+    pub gzip_header: bool,
+    pub content_length: Option<u64>,
+    /// The listing's `size`: the length on the wire.
+    pub listed_size: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Archive {
+    root: PathBuf,
+    keep_compressed: bool,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Archive {
+    /// Creates the root and clears `.partial/`: anything there is from a run that died.
+    pub async fn open(root: &Path, keep_compressed: bool) -> Result<Self, ArchiveError> {
+        let partial = root.join(PARTIAL_DIR);
+        tokio::fs::create_dir_all(&partial)
+            .await
+            .map_err(ArchiveError::io("create archive folder", &partial))?;
+        let archive = Self {
+            root: root.to_owned(),
+            keep_compressed,
+        };
+        archive.clear_partial().await?;
+        Ok(archive)
+    }
+
+    /// A view of an existing archive that writes nothing (dry runs, reports).
+    pub fn at(root: &Path, keep_compressed: bool) -> Self {
+        Self {
+            root: root.to_owned(),
+            keep_compressed,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Removes every temp file; returns how many there were.
+    pub async fn clear_partial(&self) -> Result<usize, ArchiveError> {
+        let partial = self.root.join(PARTIAL_DIR);
+        let mut entries = match tokio::fs::read_dir(&partial).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(ArchiveError::io("read", &partial)(e)),
+        };
+        let mut removed = 0;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(ArchiveError::io("read", &partial))?
+        {
+            let path = entry.path();
+            tokio::fs::remove_file(&path)
+                .await
+                .map_err(ArchiveError::io("remove temp file", &path))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// The archive path of an item, relative to the root; `compressed` adds `.gz`.
+    pub fn relative_path(
+        target: &ArchiveTarget<'_>,
+        compressed: bool,
+    ) -> Result<String, ArchiveError> {
+        check_component("account name", target.account)?;
+        check_component("report id", target.report_id)?;
+        check_component("stored id", target.stored_id)?;
+        check_component("report format", target.format.as_str())?;
+        let t = target.created_at;
+        let gz = if compressed { ".gz" } else { "" };
+        Ok(format!(
+            "{}/{}/{:04}/{:02}/{}_{}.{}{}",
+            target.account,
+            target.report_id,
+            t.year(),
+            t.month(),
+            t.format("%Y%m%dT%H%M%SZ"),
+            target.stored_id,
+            target.format.extension(),
+            gz
+        ))
+    }
+
+    /// Joins a relative archive path to the root, refusing anything that could leave it.
+    pub fn resolve(&self, relative: &str) -> Result<PathBuf, ArchiveError> {
+        let rel = Path::new(relative);
+        let safe = rel.components().all(|c| matches!(c, Component::Normal(_)));
+        if !safe || relative.is_empty() {
+            return Err(ArchiveError::UnsafeComponent {
+                what: "archive path",
+                value: relative.to_owned(),
+            });
+        }
+        Ok(self.root.join(rel))
+    }
+
+    /// Streams `body` into the archive under `target`; see the module docs for the steps.
+    pub async fn store<S, E>(
+        &self,
+        target: &ArchiveTarget<'_>,
+        info: BodyInfo,
+        body: S,
+    ) -> Result<ArchivedFile, ArchiveError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        // Validate the name before a single byte is written.
+        Self::relative_path(target, false)?;
+        let mut body = body;
+
+        // Read until the first two bytes are known: they tell gzip from plain.
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut head_len = 0usize;
+        let mut ended = false;
+        while head_len < GZIP_MAGIC.len() {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    head_len += chunk.len();
+                    head.push(chunk);
+                }
+                Some(Err(e)) => {
+                    return Err(ArchiveError::Body {
+                        got: head_len as u64,
+                        source: Box::new(e),
+                    });
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        let first: Vec<u8> = head
+            .iter()
+            .flat_map(|c| c.iter().copied())
+            .take(2)
+            .collect();
+        let is_gzip = first == GZIP_MAGIC;
+        if info.gzip_header && !is_gzip && head_len > 0 {
+            return Err(ArchiveError::BadGzip(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "Content-Encoding is gzip but the body does not start with the gzip magic bytes",
+            )));
+        }
+        let mode = match (is_gzip, self.keep_compressed) {
+            (false, _) => WriteMode::Plain,
+            (true, false) => WriteMode::Inflate,
+            (true, true) => WriteMode::KeepGzip,
+        };
+        let relative = Self::relative_path(target, mode == WriteMode::KeepGzip)?;
+        let final_path = self.resolve(&relative)?;
+
+        let temp_path = self.root.join(PARTIAL_DIR).join(format!(
+            "{}.{}.{}.tmp",
+            target.stored_id,
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut guard = TempGuard::new(temp_path.clone());
+
+        let (tx, rx) = mpsc::sync_channel::<Bytes>(WRITE_QUEUE_CHUNKS);
+        let writer_path = temp_path.clone();
+        let writer = tokio::task::spawn_blocking(move || write_temp(&writer_path, mode, rx));
+
+        let mut wire: u64 = 0;
+        let mut failure: Option<ArchiveError> = None;
+        let mut pending = head.into_iter();
+        loop {
+            let next = match pending.next() {
+                Some(c) => Some(Ok(c)),
+                None if ended => None,
+                None => body.next().await,
+            };
+            match next {
+                Some(Ok(chunk)) => {
+                    wire += chunk.len() as u64;
+                    if tx.send(chunk).is_err() {
+                        // The writer stopped early; its error says why.
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    failure = Some(ArchiveError::Body {
+                        got: wire,
+                        source: Box::new(e),
+                    });
+                    break;
+                }
+                None => break,
+            }
+        }
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| ArchiveError::Writer(e.to_string()))
+            .and_then(|r| r);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let (stored_bytes, sha256) = written?;
+        for (what, expected) in [
+            ("Content-Length", info.content_length),
+            ("the listing's size", info.listed_size),
+        ] {
+            if let Some(expected) = expected
+                && expected != wire
+            {
+                return Err(ArchiveError::LengthMismatch {
+                    what,
+                    expected,
+                    got: wire,
+                });
+            }
+        }
+
+        place_file(&temp_path, &final_path, &self.root).await?;
+        guard.disarm();
+        Ok(ArchivedFile {
+            relative_path: relative,
+            wire_bytes: wire,
+            stored_bytes,
+            sha256,
+            compressed: mode == WriteMode::KeepGzip,
+        })
+    }
+}
+
+/// Server data may name a path part only with these characters (invariant 6).
+pub fn check_component(what: &'static str, value: &str) -> Result<(), ArchiveError> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ArchiveError::UnsafeComponent {
+            what,
+            value: value.escape_debug().to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WriteMode {
+    Plain,
+    Inflate,
+    KeepGzip,
+}
+
+/// Runs on a blocking thread: decode/hash/write what the network task sends, then fsync.
+fn write_temp(
+    path: &Path,
+    mode: WriteMode,
+    rx: mpsc::Receiver<Bytes>,
+) -> Result<(u64, String), ArchiveError> {
+    let file = std::fs::File::create(path).map_err(ArchiveError::io("create", path))?;
+    let mut out = HashingWriter::new(file);
+    let source = ChannelReader::new(rx);
+    let io_err = ArchiveError::io("write", path);
+    match mode {
+        WriteMode::Plain => {
+            let mut source = source;
+            copy_classified(&mut source, &mut out).map_err(|e| e.into_archive(path))?;
+        }
+        WriteMode::Inflate => {
+            let mut decoder = MultiGzDecoder::new(source);
+            copy_classified(&mut decoder, &mut out).map_err(|e| e.into_archive(path))?;
+        }
+        WriteMode::KeepGzip => {
+            // Keep the bytes as served but still inflate them to prove the stream whole.
+            let mut tee = TeeReader {
+                inner: source,
+                copy: &mut out,
+            };
+            {
+                let mut decoder = MultiGzDecoder::new(&mut tee);
+                copy_classified(&mut decoder, &mut io::sink()).map_err(|e| e.into_archive(path))?;
+            }
+            copy_classified(&mut tee, &mut io::sink()).map_err(|e| e.into_archive(path))?;
+        }
+    }
+    let (file, len, sha) = out.finish();
+    file.sync_all().map_err(io_err)?;
+    Ok((len, sha))
+}
+
+/// Tells a read-side failure (the gzip stream) from a write-side one (the disk).
+enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+impl CopyError {
+    fn into_archive(self, path: &Path) -> ArchiveError {
+        match self {
+            Self::Read(e) => ArchiveError::BadGzip(e),
+            Self::Write(e) => ArchiveError::io("write", path)(e),
+        }
+    }
+}
+
+fn copy_classified<R: Read, W: Write>(r: &mut R, w: &mut W) -> Result<u64, CopyError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::Other && is_write_side(&e) => {
+                return Err(CopyError::Write(unwrap_write_side(e)));
+            }
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        w.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        total += n as u64;
+    }
+}
+
+/// The tee writes to disk inside `read`; its write errors travel wrapped in this marker so
+/// a full disk is not reported as a broken gzip stream.
+#[derive(Debug)]
+struct WriteSide(io::Error);
+
+impl std::fmt::Display for WriteSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for WriteSide {}
+
+fn is_write_side(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<WriteSide>())
+}
+
+fn unwrap_write_side(e: io::Error) -> io::Error {
+    match e.into_inner().map(|b| b.downcast::<WriteSide>()) {
+        Some(Ok(ws)) => ws.0,
+        Some(Err(other)) => io::Error::other(other),
+        None => io::Error::other("write failed"),
+    }
+}
+
+struct ChannelReader {
+    rx: mpsc::Receiver<Bytes>,
+    current: Bytes,
+}
+
+impl ChannelReader {
+    fn new(rx: mpsc::Receiver<Bytes>) -> Self {
+        Self {
+            rx,
+            current: Bytes::new(),
+        }
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(chunk) => self.current = chunk,
+                // The sender is gone: the body ended (or broke off, which the caller knows).
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+struct TeeReader<'a, R> {
+    inner: R,
+    copy: &'a mut HashingWriter,
+}
+
+impl<R: Read> Read for TeeReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy
+            .write_all(&buf[..n])
+            .map_err(|e| io::Error::other(WriteSide(e)))?;
+        Ok(n)
+    }
+}
+
+struct HashingWriter {
+    file: io::BufWriter<std::fs::File>,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl HashingWriter {
+    fn new(file: std::fs::File) -> Self {
+        Self {
+            file: io::BufWriter::with_capacity(256 * 1024, file),
+            hasher: Sha256::new(),
+            len: 0,
+        }
+    }
+
+    fn finish(self) -> (FinishedFile, u64, String) {
+        let sha = hex::encode(self.hasher.finalize());
+        (FinishedFile(self.file), self.len, sha)
+    }
+}
+
+struct FinishedFile(io::BufWriter<std::fs::File>);
+
+impl FinishedFile {
+    fn sync_all(self) -> io::Result<()> {
+        let file = self.0.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    }
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Removes the temp file unless the store succeeded, also when the future is dropped.
+struct TempGuard {
+    path: Option<PathBuf>,
+}
+
+impl TempGuard {
+    fn new(path: PathBuf) -> Self {
+        Self { path: Some(path) }
+    }
+
+    fn disarm(&mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            // Best effort: `.partial/` is cleared at the next start anyway.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Renames the finished temp file into place and makes the rename durable.
+async fn place_file(temp: &Path, final_path: &Path, root: &Path) -> Result<(), ArchiveError> {
+    let temp = temp.to_owned();
+    let final_path = final_path.to_owned();
+    let root = root.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let parent = final_path.parent().unwrap_or(&root).to_owned();
+        std::fs::create_dir_all(&parent).map_err(ArchiveError::io("create folder", &parent))?;
+        std::fs::rename(&temp, &final_path)
+            .map_err(ArchiveError::io("rename into", &final_path))?;
+        // fsync the folder that got the new name, and each freshly created ancestor's
+        // parent, up to the root: the rename is durable only when its directory entry is.
+        let mut dir = Some(parent.as_path());
+        while let Some(d) = dir {
+            std::fs::File::open(d)
+                .and_then(|f| f.sync_all())
+                .map_err(ArchiveError::io("fsync folder", d))?;
+            if d == root {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| ArchiveError::Writer(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn target<'a>(format: &'a ReportFormat, stored_id: &'a str) -> ArchiveTarget<'a> {
+        ArchiveTarget {
+            account: "acme",
+            report_id: "r-1",
+            stored_id,
+            format,
+            created_at: Utc.with_ymd_and_hms(2026, 3, 2, 4, 5, 6).single().unwrap(),
+        }
+    }
+
+    #[test]
+    fn path_follows_the_documented_layout() {
+        let f = ReportFormat::CsvV2;
+        let p = Archive::relative_path(&target(&f, "abc-1"), false).unwrap();
+        assert_eq!(p, "acme/r-1/2026/03/20260302T040506Z_abc-1.csv");
+        let gz = Archive::relative_path(&target(&f, "abc-1"), true).unwrap();
+        assert!(gz.ends_with(".csv.gz"));
+        let other = ReportFormat::Other("xlsx".into());
+        let p = Archive::relative_path(&target(&other, "abc-1"), false).unwrap();
+        assert!(p.ends_with("_abc-1.xlsx.bin"));
+    }
+
+    #[test]
+    fn hostile_ids_are_refused() {
+        let f = ReportFormat::Csv;
+        for bad in ["../../etc/x", "a/b", "nul\0byte", "", ".", "..", "x y"] {
+            let err = Archive::relative_path(&target(&f, bad), false);
+            assert!(
+                matches!(err, Err(ArchiveError::UnsafeComponent { .. })),
+                "{bad:?}"
+            );
+        }
+        let evil = ReportFormat::Other("../x".into());
+        assert!(Archive::relative_path(&target(&evil, "ok"), false).is_err());
+    }
+
+    #[test]
+    fn resolve_refuses_paths_that_leave_the_root() {
+        let a = Archive::at(Path::new("/arch"), false);
+        assert!(a.resolve("../x").is_err());
+        assert!(a.resolve("/etc/passwd").is_err());
+        assert!(a.resolve("a/./b").is_ok());
+        assert_eq!(a.resolve("a/b").unwrap(), Path::new("/arch/a/b"));
+    }
+}

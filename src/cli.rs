@@ -1,0 +1,290 @@
+//! The command line: clap definitions and dispatch.
+//!
+//! Exit codes: 0 success, 1 a pass failed (or another runtime failure), 2 a configuration or
+//! usage error (clap's own usage errors exit 2 too).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::app::{Daemon, Mode};
+use crate::config::{self, Config, LogFormat};
+use crate::demo;
+use crate::pass::PassReport;
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "report-archiver",
+    version,
+    about = "Keeps a complete, verified, local archive of the stored usage reports of Acronis Cyber Protect Cloud"
+)]
+pub struct Cli {
+    /// Config file [default: /etc/report-archiver/config.toml]
+    #[arg(long, short, global = true, env = "REPORT_ARCHIVER_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run as a service: one pass per account on its cron schedule until SIGTERM/SIGINT
+    Run {
+        /// Wait for the first cron tick instead of passing once at start
+        #[arg(long)]
+        no_initial_pass: bool,
+    },
+    /// One pass for every account, then exit: 0 all archived, 1 something failed
+    Once {
+        /// List what would be fetched (items, bytes) and write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this account
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Load and validate the config, then print the effective settings (secrets masked)
+    CheckConfig,
+    /// Serve the built-in fake cloud API on loopback, to try the daemon without an account
+    FakeCloud(demo::FakeCloudArgs),
+    /// Archive from a built-in fake cloud into ./demo-archive (config written to ./demo.toml)
+    Demo(demo::DemoArgs),
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    pub fn config(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: 2,
+            error: error.into(),
+        }
+    }
+
+    pub fn runtime(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: 1,
+            error: error.into(),
+        }
+    }
+}
+
+pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Run { no_initial_pass } => {
+            let config = load(cli.config.as_deref())?;
+            run(config, !no_initial_pass).await
+        }
+        Command::Once { dry_run, account } => {
+            let config = load(cli.config.as_deref())?;
+            once(config, dry_run, account.as_deref()).await
+        }
+        Command::CheckConfig => {
+            let config = load(cli.config.as_deref())?;
+            println!("# effective configuration of {}", describe_source(&config));
+            print!("{}", config.effective_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::FakeCloud(args) => {
+            start_telemetry(LogFormat::Auto, "info");
+            demo::serve_fake_cloud(args, shutdown_signal())
+                .await
+                .map_err(Failure::runtime)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            start_telemetry(LogFormat::Auto, "warn");
+            let reports = demo::run_demo(args).await.map_err(Failure::runtime)?;
+            Ok(exit_code(&reports))
+        }
+    }
+}
+
+/// Loads the config named by `--config`, `$REPORT_ARCHIVER_CONFIG` or the default path,
+/// then starts logging as it says.
+fn load(path: Option<&Path>) -> Result<Config, Failure> {
+    let path = path.unwrap_or(Path::new(config::DEFAULT_CONFIG_PATH));
+    let config = config::load(Some(path))
+        .with_context(|| format!("invalid configuration `{}`", path.display()))
+        .map_err(Failure::config)?;
+    start_telemetry(config.settings.log.format, &config.settings.log.level);
+    Ok(config)
+}
+
+fn start_telemetry(format: LogFormat, level: &str) {
+    if let Err(e) = telemetry::init(format, level) {
+        eprintln!("warning: logging could not be set up: {e}");
+    }
+}
+
+fn describe_source(config: &Config) -> String {
+    config
+        .source
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "<built-in>".into())
+}
+
+async fn run(config: Config, run_at_start: bool) -> Result<ExitCode, Failure> {
+    let daemon = Daemon::build(config, Mode::Archive)
+        .await
+        .context("cannot start")
+        .map_err(Failure::runtime)?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "report-archiver started"
+    );
+    daemon
+        .run_until_stopped(run_at_start, shutdown_signal())
+        .await
+        .context("the daemon failed")
+        .map_err(Failure::runtime)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn once(config: Config, dry_run: bool, account: Option<&str>) -> Result<ExitCode, Failure> {
+    let mode = if dry_run { Mode::DryRun } else { Mode::Archive };
+    let mut daemon = Daemon::build(config, mode)
+        .await
+        .context("cannot start")
+        .map_err(Failure::runtime)?;
+    if let Some(name) = account
+        && !daemon.select_account(name)
+    {
+        return Err(Failure::config(anyhow::anyhow!(
+            "no account named `{name}` in the configuration"
+        )));
+    }
+    let reports = daemon.run_once().await;
+    daemon.close().await;
+    if dry_run {
+        print!("{}", render_plan(&reports));
+    } else {
+        print!("{}", render_summary(&reports));
+    }
+    Ok(exit_code(&reports))
+}
+
+pub fn exit_code(reports: &[PassReport]) -> ExitCode {
+    if reports.iter().all(PassReport::succeeded) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The table `once` and `demo` print: one row per report, then a total per account.
+pub fn render_summary(reports: &[PassReport]) -> String {
+    let mut out = format!(
+        "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>12} {:>12}  {}\n",
+        "ACCOUNT",
+        "REPORT",
+        "FETCHED",
+        "SKIPPED",
+        "PENDING",
+        "FAILED",
+        "CLOUD_FAILED",
+        "BYTES",
+        "NOTE"
+    );
+    for pass in reports {
+        for r in &pass.reports {
+            let note = r.error.as_deref().or(r.note.as_deref()).unwrap_or("");
+            out.push_str(&format!(
+                "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>12} {:>12}  {}\n",
+                pass.account,
+                r.report_id,
+                r.fetched,
+                r.skipped,
+                r.pending,
+                r.failed,
+                r.cloud_failed,
+                r.bytes,
+                note
+            ));
+        }
+        let note = match (&pass.error, pass.succeeded()) {
+            (Some(e), _) => e.clone(),
+            (None, true) => "ok".into(),
+            (None, false) => "FAILED".into(),
+        };
+        out.push_str(&format!(
+            "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>12} {:>12}  {}\n",
+            pass.account,
+            "(total)",
+            pass.fetched(),
+            pass.skipped(),
+            pass.pending(),
+            pass.failed(),
+            pass.cloud_failed(),
+            pass.bytes(),
+            note
+        ));
+    }
+    out
+}
+
+fn render_plan(reports: &[PassReport]) -> String {
+    let mut out = String::new();
+    for pass in reports {
+        if let Some(e) = &pass.error {
+            out.push_str(&format!("{}: FAILED: {e}\n", pass.account));
+            continue;
+        }
+        let bytes: u64 = pass.planned.iter().filter_map(|p| p.size).sum();
+        out.push_str(&format!(
+            "{}: would fetch {} item(s), {} byte(s) on the wire\n",
+            pass.account,
+            pass.planned.len(),
+            bytes
+        ));
+        for p in &pass.planned {
+            let size = p.size.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
+            out.push_str(&format!(
+                "  {} {} {} {}\n",
+                p.report_id, p.stored_id, p.format, size
+            ));
+        }
+        for r in pass.reports.iter().filter(|r| r.error.is_some()) {
+            out.push_str(&format!(
+                "  {}: FAILED: {}\n",
+                r.report_id,
+                r.error.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    out
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received"),
+        _ = terminate => tracing::info!("SIGTERM received"),
+    }
+}

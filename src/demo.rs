@@ -1,0 +1,182 @@
+//! `demo` and `fake-cloud`: the built-in fake cloud, for trying the daemon without an account.
+//!
+//! `demo` archives from an in-process fake cloud into `<dir>/demo-archive`, with its ledger at
+//! `<dir>/demo-ledger.db` and the config it used at `<dir>/demo.toml`, so every other command
+//! can be tried on the result. The fake client's secret goes to a file beside it, never to
+//! the terminal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::app::{Daemon, Mode};
+use crate::cli::render_summary;
+use crate::config;
+use crate::fake_cloud::{FakeCloud, FakeStored};
+use crate::pass::PassReport;
+
+/// Every format the API documents.
+pub const ALL_FORMATS: [&str; 5] = ["csv", "csv_v2_0", "json_v1", "json_v2_0", "html"];
+/// The demo's data never changes, so a second run finds everything archived.
+const DEMO_SEED: u64 = 42;
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Folder for demo-archive/, demo-ledger.db, demo.toml and demo.secret
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+    /// Reports the fake cloud holds (each with every format, three generations)
+    #[arg(long, default_value_t = 4)]
+    pub reports: usize,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FakeCloudArgs {
+    /// Address to listen on (loopback only)
+    #[arg(long, default_value = "127.0.0.1:8710")]
+    pub listen: SocketAddr,
+    /// Reports to seed
+    #[arg(long, default_value_t = 5)]
+    pub reports: usize,
+    /// Seed of the generated data
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Formats of every report, comma-separated
+    #[arg(long, value_delimiter = ',', default_values_t = ALL_FORMATS.map(String::from))]
+    pub formats: Vec<String>,
+    /// Where to write the fake API client's secret, for `client_secret_file`
+    #[arg(long, default_value = "fake-cloud.secret")]
+    pub secret_file: PathBuf,
+    /// Add a new generation of stored items to every report this often (e.g. 30s)
+    #[arg(long, value_parser = humantime_duration)]
+    pub add_every: Option<Duration>,
+}
+
+fn humantime_duration(s: &str) -> Result<Duration, String> {
+    humantime_serde::re::humantime::parse_duration(s).map_err(|e| e.to_string())
+}
+
+pub async fn serve_fake_cloud(
+    args: FakeCloudArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.listen.ip().is_loopback(),
+        "the fake cloud listens on loopback only, not {}",
+        args.listen
+    );
+    let formats: Vec<&str> = args.formats.iter().map(String::as_str).collect();
+    let fake = FakeCloud::seeded(args.seed, args.reports, &formats);
+    write_secret(&args.secret_file)?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr().context("listener address")?;
+    println!("fake cloud listening on http://{addr}");
+    println!("use it with:\n");
+    println!("[[accounts]]\nname = \"fake\"\nbase_url = \"http://{addr}\"");
+    println!("client_id = \"{}\"", FakeCloud::CLIENT_ID);
+    println!(
+        "client_secret_file = \"{}\"\n",
+        absolute(&args.secret_file).display()
+    );
+    if let Some(every) = args.add_every {
+        let fake = fake.clone();
+        let formats = args.formats.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                add_generation(&fake, &formats);
+            }
+        });
+    }
+    fake.serve(listener, shutdown)
+        .await
+        .context("the fake cloud failed")
+}
+
+/// One new stored item per format in every report that stores results.
+pub fn add_generation(fake: &FakeCloud, formats: &[String]) {
+    let now = chrono::Utc::now();
+    for report_id in fake.report_ids() {
+        if fake.stored(&report_id).is_empty() {
+            continue; // `send` reports store nothing
+        }
+        for format in formats {
+            let content = format!(
+                "tenant,metric,value\ndemo,generated_at,{}\n",
+                now.to_rfc3339()
+            );
+            let mut item = FakeStored::new(format, content.into_bytes());
+            item.created_at = now;
+            fake.add_stored(&report_id, item);
+        }
+    }
+    tracing::info!("fake cloud: added a generation of stored items");
+}
+
+pub async fn run_demo(args: DemoArgs) -> anyhow::Result<Vec<PassReport>> {
+    let dir = absolute(&args.dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let fake = FakeCloud::seeded(DEMO_SEED, args.reports, &ALL_FORMATS);
+    let running = fake.spawn().await.context("cannot start the fake cloud")?;
+
+    let secret_file = dir.join("demo.secret");
+    write_secret(&secret_file)?;
+    let config_path = dir.join("demo.toml");
+    let archive_dir = dir.join("demo-archive");
+    let ledger_path = dir.join("demo-ledger.db");
+    let toml = format!(
+        "# Written by `report-archiver demo`; try `report-archiver --config {config} ledger`-style\n\
+         # commands on it. The fake cloud it names is gone once the demo exits.\n\
+         [archive]\ndir = {archive:?}\n\n[ledger]\npath = {ledger:?}\n\n\
+         [[accounts]]\nname = \"demo\"\nbase_url = {base:?}\nclient_id = {client:?}\n\
+         client_secret_file = {secret:?}\n",
+        config = config_path.display(),
+        archive = archive_dir.display().to_string(),
+        ledger = ledger_path.display().to_string(),
+        base = running.base_url,
+        client = FakeCloud::CLIENT_ID,
+        secret = secret_file.display().to_string(),
+    );
+    std::fs::write(&config_path, toml)
+        .with_context(|| format!("cannot write {}", config_path.display()))?;
+
+    let config = config::load(Some(&config_path)).context("the demo config is invalid")?;
+    let daemon = Daemon::build(config, Mode::Archive).await?;
+    let reports = daemon.run_once().await;
+    daemon.close().await;
+    running.stop().await;
+
+    print!("{}", render_summary(&reports));
+    let fetched: u64 = reports.iter().map(PassReport::fetched).sum();
+    let skipped: u64 = reports.iter().map(PassReport::skipped).sum();
+    println!(
+        "\narchived {fetched} new file(s) ({skipped} already there) into {}\nledger: {}\nconfig: {}",
+        archive_dir.display(),
+        ledger_path.display(),
+        config_path.display()
+    );
+    Ok(reports)
+}
+
+fn write_secret(path: &Path) -> anyhow::Result<()> {
+    std::fs::write(path, FakeCloud::CLIENT_SECRET)
+        .with_context(|| format!("cannot write the fake client secret to {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}

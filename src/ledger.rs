@@ -1,0 +1,338 @@
+//! The SQLite ledger: what was archived, what the cloud reported failed, and every pass.
+//!
+//! Opened once with WAL and `synchronous=FULL` and the embedded migrations applied. Rows in
+//! `archived_items` are written only after the file is durable (invariant 2); the key is
+//! (account, report_id, stored_id) (invariant 3).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("cannot open the ledger `{path}`: {source}; check the path and its permissions")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot bring the ledger `{path}` up to date: {source}")]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("ledger query failed ({what}): {source}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
+    move |source| LedgerError::Query { what, source }
+}
+
+/// One archived item, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ArchivedRow {
+    pub account: String,
+    pub report_id: String,
+    pub stored_id: String,
+    pub report_format: String,
+    pub created_at: String,
+    pub listed_size: Option<i64>,
+    pub wire_bytes: i64,
+    pub stored_bytes: i64,
+    pub sha256: String,
+    pub compressed: bool,
+    pub path: String,
+    pub fetched_at: String,
+}
+
+/// A finished pass, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PassRow {
+    pub id: i64,
+    pub account: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub reports: i64,
+    pub fetched: i64,
+    pub skipped: i64,
+    pub pending: i64,
+    pub failed: i64,
+    pub cloud_failed: i64,
+    pub bytes: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// The counts a pass ends with.
+#[derive(Debug, Clone, Default)]
+pub struct PassTotals {
+    pub reports: i64,
+    pub fetched: i64,
+    pub skipped: i64,
+    pub pending: i64,
+    pub failed: i64,
+    pub cloud_failed: i64,
+    pub bytes: i64,
+    pub outcome: &'static str,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    pool: SqlitePool,
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl Ledger {
+    /// Opens (creating if missing) and migrates the ledger.
+    pub async fn open(path: &Path) -> Result<Self, LedgerError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| LedgerError::Open {
+                path: path.to_owned(),
+                source: sqlx::Error::Io(e),
+            })?;
+        }
+        let options = Self::options(path)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        let pool = Self::pool(path, options).await?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| LedgerError::Migrate {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Self { pool })
+    }
+
+    /// Opens an existing ledger without writing to it; `None` when there is none yet.
+    pub async fn open_read_only(path: &Path) -> Result<Option<Self>, LedgerError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let options = Self::options(path)?.read_only(true);
+        Ok(Some(Self {
+            pool: Self::pool(path, options).await?,
+        }))
+    }
+
+    fn options(path: &Path) -> Result<SqliteConnectOptions, LedgerError> {
+        Ok(SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|source| LedgerError::Open {
+                path: path.to_owned(),
+                source,
+            })?
+            .filename(path)
+            .busy_timeout(Duration::from_secs(10)))
+    }
+
+    async fn pool(path: &Path, options: SqliteConnectOptions) -> Result<SqlitePool, LedgerError> {
+        // One connection: writes are a handful of rows per pass, and a single writer
+        // never meets SQLITE_BUSY from itself.
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|source| LedgerError::Open {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The stored ids of one report already archived.
+    pub async fn archived_ids(
+        &self,
+        account: &str,
+        report_id: &str,
+    ) -> Result<HashSet<String>, LedgerError> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT stored_id FROM archived_items WHERE account = ? AND report_id = ?",
+        )
+        .bind(account)
+        .bind(report_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("archived ids"))?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    pub async fn contains(
+        &self,
+        account: &str,
+        report_id: &str,
+        stored_id: &str,
+    ) -> Result<bool, LedgerError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM archived_items WHERE account = ? AND report_id = ? AND stored_id = ?",
+        )
+        .bind(account)
+        .bind(report_id)
+        .bind(stored_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("contains"))?;
+        Ok(row.is_some())
+    }
+
+    /// Records an archived item. Call only once its file is durable.
+    pub async fn record(&self, row: &ArchivedRow) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT INTO archived_items (account, report_id, stored_id, report_format, created_at,
+                listed_size, wire_bytes, stored_bytes, sha256, compressed, path, fetched_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (account, report_id, stored_id) DO UPDATE SET
+                report_format = excluded.report_format, created_at = excluded.created_at,
+                listed_size = excluded.listed_size, wire_bytes = excluded.wire_bytes,
+                stored_bytes = excluded.stored_bytes, sha256 = excluded.sha256,
+                compressed = excluded.compressed, path = excluded.path,
+                fetched_at = excluded.fetched_at",
+        )
+        .bind(&row.account)
+        .bind(&row.report_id)
+        .bind(&row.stored_id)
+        .bind(&row.report_format)
+        .bind(&row.created_at)
+        .bind(row.listed_size)
+        .bind(row.wire_bytes)
+        .bind(row.stored_bytes)
+        .bind(&row.sha256)
+        .bind(row.compressed)
+        .bind(&row.path)
+        .bind(&row.fetched_at)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("record archived item"))?;
+        Ok(())
+    }
+
+    /// Notes a stored item the cloud reports as failed; true when it is new to the ledger.
+    pub async fn record_cloud_failure(
+        &self,
+        account: &str,
+        report_id: &str,
+        stored_id: &str,
+        report_format: &str,
+        created_at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let now = rfc3339(Utc::now());
+        let updated = sqlx::query(
+            "UPDATE failed_items SET last_seen_at = ?
+             WHERE account = ? AND report_id = ? AND stored_id = ?",
+        )
+        .bind(&now)
+        .bind(account)
+        .bind(report_id)
+        .bind(stored_id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("update failed item"))?;
+        if updated.rows_affected() > 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO failed_items (account, report_id, stored_id, report_format, created_at,
+                first_seen_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(account)
+        .bind(report_id)
+        .bind(stored_id)
+        .bind(report_format)
+        .bind(rfc3339(created_at))
+        .bind(&now)
+        .bind(&now)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("record failed item"))?;
+        Ok(true)
+    }
+
+    pub async fn start_pass(&self, account: &str) -> Result<i64, LedgerError> {
+        let id: (i64,) = sqlx::query_as(
+            "INSERT INTO passes (account, started_at, outcome) VALUES (?, ?, 'running')
+             RETURNING id",
+        )
+        .bind(account)
+        .bind(rfc3339(Utc::now()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(query_err("start pass"))?;
+        Ok(id.0)
+    }
+
+    pub async fn finish_pass(&self, id: i64, totals: &PassTotals) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE passes SET finished_at = ?, reports = ?, fetched = ?, skipped = ?,
+                pending = ?, failed = ?, cloud_failed = ?, bytes = ?, outcome = ?, error = ?
+             WHERE id = ?",
+        )
+        .bind(rfc3339(Utc::now()))
+        .bind(totals.reports)
+        .bind(totals.fetched)
+        .bind(totals.skipped)
+        .bind(totals.pending)
+        .bind(totals.failed)
+        .bind(totals.cloud_failed)
+        .bind(totals.bytes)
+        .bind(totals.outcome)
+        .bind(&totals.error)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("finish pass"))?;
+        Ok(())
+    }
+
+    /// Every archived row, ordered by account, report and creation time.
+    pub async fn archived_rows(&self) -> Result<Vec<ArchivedRow>, LedgerError> {
+        sqlx::query_as(
+            "SELECT account, report_id, stored_id, report_format, created_at, listed_size,
+                wire_bytes, stored_bytes, sha256, compressed, path, fetched_at
+             FROM archived_items ORDER BY account, report_id, created_at, report_format",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list archived items"))
+    }
+
+    /// Stored ids the cloud reported failed, as (account, report_id, stored_id).
+    pub async fn cloud_failures(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
+        sqlx::query_as(
+            "SELECT account, report_id, stored_id FROM failed_items
+             ORDER BY account, report_id, stored_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list failed items"))
+    }
+
+    pub async fn passes(&self) -> Result<Vec<PassRow>, LedgerError> {
+        sqlx::query_as(
+            "SELECT id, account, started_at, finished_at, reports, fetched, skipped, pending,
+                failed, cloud_failed, bytes, outcome, error FROM passes ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list passes"))
+    }
+}

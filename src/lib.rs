@@ -1,0 +1,23 @@
+//! report-archiver: keeps a complete, verified, local archive of the stored usage reports
+//! of Acronis Cyber Protect Cloud.
+//!
+//! The crate is a library with a thin binary; `DESIGN.md` in the team's shared folder maps
+//! the modules. Integration tests drive this library and the binary as a user would.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod api;
+pub mod app;
+pub mod archive;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod fake_cloud;
+pub mod ledger;
+pub mod pass;
+pub mod scheduler;
+pub mod telemetry;

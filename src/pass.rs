@@ -1,0 +1,496 @@
+//! One account's pass: which reports, their stored lists, what is new, bounded downloads,
+//! and the [`PassReport`] that says what happened.
+//!
+//! One failure never stops the rest (invariant 5): a report whose list fails is reported
+//! and the others go on; an item whose download fails is reported and the others go on.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::api::{CloudClient, StoredItem, StoredStatus};
+use crate::archive::{Archive, ArchiveTarget, BodyInfo, check_component};
+use crate::config::Account;
+use crate::ledger::{ArchivedRow, Ledger, PassTotals, rfc3339};
+
+/// Everything a pass needs, shared by the passes of one account.
+#[derive(Clone)]
+pub struct PassContext {
+    pub account: Account,
+    pub client: Arc<CloudClient>,
+    /// `None` only in a dry run on a machine without a ledger yet.
+    pub ledger: Option<Ledger>,
+    pub archive: Arc<Archive>,
+    pub cancel: CancellationToken,
+    pub dry_run: bool,
+}
+
+/// What one report's part of a pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportOutcome {
+    pub report_id: String,
+    /// Items archived in this pass.
+    pub fetched: u64,
+    /// Items already in the ledger.
+    pub skipped: u64,
+    /// Items not ready yet (`in_progress`, unknown status, or left by a shutdown).
+    pub pending: u64,
+    /// Items whose download or handling failed in this pass.
+    pub failed: u64,
+    /// Items the cloud itself reports as failed (recorded, never fetched).
+    pub cloud_failed: u64,
+    /// Items in formats the configuration does not want.
+    pub excluded: u64,
+    /// Wire bytes downloaded.
+    pub bytes: u64,
+    /// Why the report as a whole failed (its list could not be read).
+    pub error: Option<String>,
+    /// Something worth telling that is not a failure (e.g. a `send` report).
+    pub note: Option<String>,
+}
+
+/// An item a dry run would fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedItem {
+    pub report_id: String,
+    pub stored_id: String,
+    pub format: String,
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PassReport {
+    pub account: String,
+    pub reports: Vec<ReportOutcome>,
+    /// Why the account as a whole failed (token, discovery).
+    pub error: Option<String>,
+    pub planned: Vec<PlannedItem>,
+    pub cancelled: bool,
+    pub seconds: f64,
+}
+
+impl PassReport {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+            && self
+                .reports
+                .iter()
+                .all(|r| r.error.is_none() && r.failed == 0)
+    }
+
+    fn sum(&self, f: impl Fn(&ReportOutcome) -> u64) -> u64 {
+        self.reports.iter().map(f).sum()
+    }
+
+    pub fn fetched(&self) -> u64 {
+        self.sum(|r| r.fetched)
+    }
+    pub fn skipped(&self) -> u64 {
+        self.sum(|r| r.skipped)
+    }
+    pub fn pending(&self) -> u64 {
+        self.sum(|r| r.pending)
+    }
+    pub fn failed(&self) -> u64 {
+        self.sum(|r| r.failed)
+    }
+    pub fn cloud_failed(&self) -> u64 {
+        self.sum(|r| r.cloud_failed)
+    }
+    pub fn bytes(&self) -> u64 {
+        self.sum(|r| r.bytes)
+    }
+
+    fn totals(&self) -> PassTotals {
+        let failed_reports = self.reports.iter().filter(|r| r.error.is_some()).count();
+        let error = self
+            .error
+            .clone()
+            .or_else(|| (failed_reports > 0).then(|| format!("{failed_reports} report(s) failed")));
+        PassTotals {
+            reports: self.reports.len() as i64,
+            fetched: self.fetched() as i64,
+            skipped: self.skipped() as i64,
+            pending: self.pending() as i64,
+            failed: self.failed() as i64,
+            cloud_failed: self.cloud_failed() as i64,
+            bytes: self.bytes() as i64,
+            outcome: if self.cancelled {
+                "cancelled"
+            } else if self.succeeded() {
+                "ok"
+            } else {
+                "failed"
+            },
+            error,
+        }
+    }
+}
+
+/// A saved item that is not in the ledger yet.
+struct Download {
+    report_id: String,
+    stored_id: String,
+    item: StoredItem,
+}
+
+/// Runs one pass and records it in the ledger (unless dry).
+pub async fn run_pass(ctx: &PassContext) -> PassReport {
+    let span = info_span!("pass", account = %ctx.account.name, dry_run = ctx.dry_run);
+    async {
+        let started = Instant::now();
+        let pass_id = match (&ctx.ledger, ctx.dry_run) {
+            (Some(ledger), false) => match ledger.start_pass(&ctx.account.name).await {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    return PassReport {
+                        account: ctx.account.name.clone(),
+                        error: Some(e.to_string()),
+                        ..PassReport::default()
+                    };
+                }
+            },
+            _ => None,
+        };
+        let mut report = run_pass_inner(ctx).await;
+        report.seconds = started.elapsed().as_secs_f64();
+        if let (Some(ledger), Some(id)) = (&ctx.ledger, pass_id)
+            && let Err(e) = ledger.finish_pass(id, &report.totals()).await
+        {
+            report.error.get_or_insert(e.to_string());
+        }
+        log_pass(&report);
+        report
+    }
+    .instrument(span)
+    .await
+}
+
+fn log_pass(report: &PassReport) {
+    let fields = (
+        report.fetched(),
+        report.skipped(),
+        report.pending(),
+        report.failed(),
+        report.cloud_failed(),
+        report.bytes(),
+    );
+    if let Some(e) = &report.error {
+        warn!(error.message = %e, "pass failed");
+    } else if report.succeeded() {
+        info!(
+            fetched = fields.0,
+            skipped = fields.1,
+            pending = fields.2,
+            cloud_failed = fields.4,
+            bytes = fields.5,
+            seconds = report.seconds,
+            "pass finished"
+        );
+    } else {
+        warn!(
+            fetched = fields.0,
+            skipped = fields.1,
+            pending = fields.2,
+            failed = fields.3,
+            cloud_failed = fields.4,
+            bytes = fields.5,
+            seconds = report.seconds,
+            "pass finished with failures"
+        );
+    }
+}
+
+async fn run_pass_inner(ctx: &PassContext) -> PassReport {
+    let mut report = PassReport {
+        account: ctx.account.name.clone(),
+        ..PassReport::default()
+    };
+    if let Err(e) = ctx.client.authenticate().await {
+        report.error = Some(e.to_string());
+        return report;
+    }
+    let report_ids = match which_reports(ctx, &mut report).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+
+    let mut outcomes: BTreeMap<String, ReportOutcome> = BTreeMap::new();
+    let mut downloads = Vec::new();
+    for report_id in report_ids {
+        let mut outcome = ReportOutcome {
+            report_id: report_id.clone(),
+            ..ReportOutcome::default()
+        };
+        match plan_report(ctx, &report_id, &mut outcome).await {
+            Ok(mut todo) => downloads.append(&mut todo),
+            Err(e) => {
+                warn!(report_id = %report_id, error.message = %e, "report failed");
+                outcome.error = Some(e);
+            }
+        }
+        outcomes.insert(report_id, outcome);
+    }
+
+    if ctx.dry_run {
+        for d in &downloads {
+            report.planned.push(PlannedItem {
+                report_id: d.report_id.clone(),
+                stored_id: d.stored_id.clone(),
+                format: d.item.report_format.as_str().to_owned(),
+                size: d.item.size.and_then(|s| u64::try_from(s).ok()),
+            });
+        }
+    } else {
+        let concurrency = ctx.account.concurrency.max(1);
+        let results: Vec<(String, Result<u64, String>)> = futures::stream::iter(downloads)
+            .map(|d| async move {
+                if ctx.cancel.is_cancelled() {
+                    return (d.report_id, Err(CANCELLED.to_owned()));
+                }
+                let result = download_one(ctx, &d).await;
+                (d.report_id, result)
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        for (report_id, result) in results {
+            let Some(outcome) = outcomes.get_mut(&report_id) else {
+                continue;
+            };
+            match result {
+                Ok(bytes) => {
+                    outcome.fetched += 1;
+                    outcome.bytes += bytes;
+                }
+                Err(e) if e == CANCELLED => {
+                    outcome.pending += 1;
+                    report.cancelled = true;
+                }
+                Err(_) => outcome.failed += 1,
+            }
+        }
+    }
+    report.reports.extend(outcomes.into_values());
+    report
+}
+
+const CANCELLED: &str = "shutting down; left for the next pass";
+
+/// The configured report ids, or every report the client can see that stores results.
+async fn which_reports(ctx: &PassContext, report: &mut PassReport) -> Result<Vec<String>, String> {
+    if !ctx.account.reports.is_empty() {
+        return Ok(ctx.account.reports.clone());
+    }
+    let tenant = ctx
+        .client
+        .tenant_id()
+        .await
+        .map_err(|e| format!("cannot find the API client's tenant: {e}"))?;
+    let ids = ctx
+        .client
+        .tenant_reports(&tenant)
+        .await
+        .map_err(|e| format!("cannot list the reports of tenant {tenant}: {e}"))?;
+    let mut wanted = Vec::new();
+    for id in ids {
+        match ctx.client.report(&id).await {
+            Ok(r) if r.stores_nothing() => {
+                info!(report_id = %id, "report is emailed (result_action = send) and stores nothing; skipped");
+                report.reports.push(ReportOutcome {
+                    report_id: id,
+                    note: Some("result_action is send: nothing is stored".into()),
+                    ..ReportOutcome::default()
+                });
+            }
+            Ok(_) => wanted.push(id),
+            Err(e) => {
+                // Listing its stored items may still work; try rather than lose the report.
+                warn!(report_id = %id, error.message = %e, "cannot read the report's settings; listing its stored items anyway");
+                wanted.push(id);
+            }
+        }
+    }
+    Ok(wanted)
+}
+
+/// Lists one report's stored items and returns the ones to download.
+async fn plan_report(
+    ctx: &PassContext,
+    report_id: &str,
+    outcome: &mut ReportOutcome,
+) -> Result<Vec<Download>, String> {
+    check_component("report id", report_id).map_err(|e| e.to_string())?;
+    let items = ctx
+        .client
+        .stored_list(report_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let archived = match &ctx.ledger {
+        Some(ledger) => ledger
+            .archived_ids(&ctx.account.name, report_id)
+            .await
+            .map_err(|e| e.to_string())?,
+        None => HashSet::new(),
+    };
+    let mut seen = HashSet::new();
+    let mut todo = Vec::new();
+    for item in items {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                warn!(report_id, error.message = %e, "malformed stored item");
+                outcome.failed += 1;
+                continue;
+            }
+        };
+        let format = item.report_format.as_str();
+        if !ctx.account.formats.is_empty() && !ctx.account.formats.iter().any(|f| f == format) {
+            outcome.excluded += 1;
+            continue;
+        }
+        match &item.status {
+            StoredStatus::Saved => {}
+            StoredStatus::InProgress => {
+                outcome.pending += 1;
+                continue;
+            }
+            StoredStatus::Failed => {
+                outcome.cloud_failed += 1;
+                if let (Some(ledger), Some(id), false) = (&ctx.ledger, &item.id, ctx.dry_run) {
+                    match ledger
+                        .record_cloud_failure(
+                            &ctx.account.name,
+                            report_id,
+                            id,
+                            format,
+                            item.created_at,
+                        )
+                        .await
+                    {
+                        Ok(true) => {
+                            warn!(report_id, stored_id = %id, format, "the cloud reports this stored item as failed; recorded, not fetched")
+                        }
+                        Ok(false) => {}
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+                continue;
+            }
+            StoredStatus::Other(s) => {
+                warn!(report_id, status = %s, "stored item has a status this version does not know; looking again next pass");
+                outcome.pending += 1;
+                continue;
+            }
+        }
+        let Some(stored_id) = item.id.clone() else {
+            warn!(
+                report_id,
+                format, "saved item without an id cannot be downloaded"
+            );
+            outcome.failed += 1;
+            continue;
+        };
+        if !seen.insert(stored_id.clone()) {
+            continue;
+        }
+        if archived.contains(&stored_id) {
+            outcome.skipped += 1;
+            continue;
+        }
+        if let Err(e) = check_component("stored id", &stored_id) {
+            warn!(report_id, error.message = %e, "stored item refused");
+            outcome.failed += 1;
+            continue;
+        }
+        todo.push(Download {
+            report_id: report_id.to_owned(),
+            stored_id,
+            item,
+        });
+    }
+    Ok(todo)
+}
+
+/// Downloads, archives and records one item; returns the wire bytes.
+async fn download_one(ctx: &PassContext, d: &Download) -> Result<u64, String> {
+    let span = info_span!("download", account = %ctx.account.name, report_id = %d.report_id, stored_id = %d.stored_id, format = %d.item.report_format.as_str());
+    async {
+        let started = Instant::now();
+        let result = fetch_and_record(ctx, d).await;
+        match &result {
+            Ok(row) => info!(
+                bytes = row.wire_bytes,
+                stored_bytes = row.stored_bytes,
+                path = %row.path,
+                seconds = started.elapsed().as_secs_f64(),
+                "archived"
+            ),
+            Err(e) => warn!(error.message = %e, "download failed; will retry next pass"),
+        }
+        result.map(|row| row.wire_bytes as u64)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn fetch_and_record(ctx: &PassContext, d: &Download) -> Result<ArchivedRow, String> {
+    let listed_size = match d.item.size {
+        Some(s) if s < 0 => return Err(format!("the listing gives a negative size ({s})")),
+        Some(s) => Some(s as u64),
+        None => None,
+    };
+    let response = ctx
+        .client
+        .download(&d.report_id, &d.stored_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let gzip_header = response
+        .headers()
+        .get(reqwest::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+    let info = BodyInfo {
+        gzip_header,
+        content_length: response.content_length(),
+        listed_size,
+    };
+    let target = ArchiveTarget {
+        account: &ctx.account.name,
+        report_id: &d.report_id,
+        stored_id: &d.stored_id,
+        format: &d.item.report_format,
+        created_at: d.item.created_at,
+    };
+    let file = ctx
+        .archive
+        .store(&target, info, response.bytes_stream())
+        .await
+        .map_err(|e| e.to_string())?;
+    let row = ArchivedRow {
+        account: ctx.account.name.clone(),
+        report_id: d.report_id.clone(),
+        stored_id: d.stored_id.clone(),
+        report_format: d.item.report_format.as_str().to_owned(),
+        created_at: rfc3339(d.item.created_at),
+        listed_size: d.item.size,
+        wire_bytes: file.wire_bytes as i64,
+        stored_bytes: file.stored_bytes as i64,
+        sha256: file.sha256,
+        compressed: file.compressed,
+        path: file.relative_path,
+        fetched_at: rfc3339(Utc::now()),
+    };
+    if let Some(ledger) = &ctx.ledger {
+        ledger.record(&row).await.map_err(|e| e.to_string())?;
+    }
+    Ok(row)
+}

@@ -1,0 +1,156 @@
+//! `TestApp`: a fake cloud on 127.0.0.1:0, a temp dir with the archive, ledger and config,
+//! and helpers to drive the library or the real binary against them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use report_archiver::app::{Daemon, Mode};
+use report_archiver::config;
+use report_archiver::fake_cloud::{FakeCloud, RunningFakeCloud};
+use report_archiver::ledger::{ArchivedRow, Ledger};
+use report_archiver::pass::PassReport;
+use sha2::{Digest, Sha256};
+use tempfile::TempDir;
+
+pub const ACCOUNT: &str = "acme";
+
+/// Account settings a test may change; rendered into the config file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub formats: Vec<String>,
+    pub reports: Vec<String>,
+    pub keep_compressed: bool,
+    pub schedule: Option<String>,
+}
+
+pub struct TestApp {
+    pub fake: FakeCloud,
+    pub cloud: RunningFakeCloud,
+    pub dir: TempDir,
+    pub config_path: PathBuf,
+    pub archive_dir: PathBuf,
+    pub ledger_path: PathBuf,
+}
+
+pub async fn spawn_app(fake: FakeCloud) -> TestApp {
+    spawn_app_with(fake, Options::default()).await
+}
+
+pub async fn spawn_app_with(fake: FakeCloud, options: Options) -> TestApp {
+    report_archiver::telemetry::init_for_tests();
+    let cloud = fake.spawn().await.expect("fake cloud starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = TestApp {
+        config_path: dir.path().join("config.toml"),
+        archive_dir: dir.path().join("archive"),
+        ledger_path: dir.path().join("state").join("ledger.db"),
+        fake,
+        cloud,
+        dir,
+    };
+    std::fs::write(app.dir.path().join("secret"), FakeCloud::CLIENT_SECRET).expect("secret");
+    app.write_config(&app.config_toml(&options));
+    app
+}
+
+fn toml_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+impl TestApp {
+    pub fn config_toml(&self, o: &Options) -> String {
+        let schedule = o.schedule.as_deref().unwrap_or("0 0 0 1 1 * 2099");
+        format!(
+            "[archive]\ndir = {archive:?}\nkeep_compressed = {keep}\n\n\
+             [ledger]\npath = {ledger:?}\n\n\
+             [defaults]\nschedule = {schedule:?}\nconcurrency = 4\n\n\
+             [daemon]\nshutdown_grace = \"10s\"\n\n\
+             [log]\nlevel = \"info,report_archiver=debug\"\n\n\
+             [[accounts]]\nname = {ACCOUNT:?}\nbase_url = {base:?}\nclient_id = {client:?}\n\
+             client_secret_file = {secret:?}\nformats = {formats}\nreports = {reports}\n",
+            archive = self.archive_dir.display().to_string(),
+            keep = o.keep_compressed,
+            ledger = self.ledger_path.display().to_string(),
+            base = self.cloud.base_url,
+            client = FakeCloud::CLIENT_ID,
+            secret = self.dir.path().join("secret").display().to_string(),
+            formats = toml_list(&o.formats),
+            reports = toml_list(&o.reports),
+        )
+    }
+
+    pub fn write_config(&self, toml: &str) {
+        std::fs::write(&self.config_path, toml).expect("write config");
+    }
+
+    /// One pass per account through the library, as `once` does.
+    pub async fn run_once(&self) -> Vec<PassReport> {
+        self.run_mode(Mode::Archive).await
+    }
+
+    pub async fn run_mode(&self, mode: Mode) -> Vec<PassReport> {
+        let config = config::load(Some(&self.config_path)).expect("config loads");
+        let daemon = Daemon::build(config, mode).await.expect("daemon builds");
+        let reports = daemon.run_once().await;
+        daemon.close().await;
+        reports
+    }
+
+    pub async fn ledger_rows(&self) -> Vec<ArchivedRow> {
+        let ledger = Ledger::open(&self.ledger_path).await.expect("ledger opens");
+        let rows = ledger.archived_rows().await.expect("rows");
+        ledger.close().await;
+        rows
+    }
+
+    /// Every file under the archive dir outside `.partial/`, relative, sorted.
+    pub fn archived_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.archive_dir, &self.archive_dir, &mut out);
+        out.retain(|p| !p.starts_with(".partial/"));
+        out.sort();
+        out
+    }
+
+    pub fn partial_files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let partial = self.archive_dir.join(".partial");
+        walk(&partial, &partial, &mut out);
+        out
+    }
+
+    /// The real binary with this app's config.
+    pub fn bin(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_report-archiver"));
+        cmd.arg("--config").arg(&self.config_path).args(args);
+        cmd.env_remove("RUST_LOG");
+        cmd
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            walk(root, &path, out);
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
