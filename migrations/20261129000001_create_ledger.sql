@@ -39,7 +39,7 @@ CREATE TABLE passes (
     failed        INTEGER NOT NULL DEFAULT 0,
     cloud_failed  INTEGER NOT NULL DEFAULT 0,
     bytes         INTEGER NOT NULL DEFAULT 0,
-    outcome       TEXT    NOT NULL,    -- running | ok | failed | cancelled
+    outcome       TEXT    NOT NULL,    -- running | ok | failed | cancelled | interrupted
     error         TEXT
 );
 

@@ -56,6 +56,13 @@ impl Daemon {
             )
         } else {
             let ledger = Ledger::open(&settings.ledger.path).await?;
+            let interrupted = ledger.mark_interrupted_passes().await?;
+            if interrupted > 0 {
+                tracing::warn!(
+                    interrupted,
+                    "the previous run stopped in the middle of a pass; its items are fetched again as needed"
+                );
+            }
             let archive =
                 Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
             (Some(ledger), archive)

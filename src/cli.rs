@@ -90,8 +90,11 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::CheckConfig => {
             let config = load(cli.config.as_deref())?;
-            println!("# effective configuration of {}", describe_source(&config));
-            print!("{}", config.effective_toml());
+            let toml = config.effective_toml();
+            print!("{toml}");
+            if !toml.ends_with('\n') {
+                println!();
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::FakeCloud(args) => {
@@ -124,14 +127,6 @@ fn start_telemetry(format: LogFormat, level: &str) {
     if let Err(e) = telemetry::init(format, level) {
         eprintln!("warning: logging could not be set up: {e}");
     }
-}
-
-fn describe_source(config: &Config) -> String {
-    config
-        .source
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "<built-in>".into())
 }
 
 async fn run(config: Config, run_at_start: bool) -> Result<ExitCode, Failure> {

@@ -267,6 +267,18 @@ impl Ledger {
         Ok(true)
     }
 
+    /// Passes still marked running belong to a process that died; says how many there were.
+    pub async fn mark_interrupted_passes(&self) -> Result<u64, LedgerError> {
+        let done = sqlx::query(
+            "UPDATE passes SET outcome = 'interrupted', finished_at = ? WHERE outcome = 'running'",
+        )
+        .bind(rfc3339(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("mark interrupted passes"))?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn start_pass(&self, account: &str) -> Result<i64, LedgerError> {
         let id: (i64,) = sqlx::query_as(
             "INSERT INTO passes (account, started_at, outcome) VALUES (?, ?, 'running')

@@ -169,3 +169,58 @@ async fn the_secret_never_appears_in_any_output() {
         "secret leaked:\n{all}"
     );
 }
+
+#[test]
+fn fake_cloud_serves_a_cloud_that_once_archives_from() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = dir.path().join("fake.secret");
+    let mut server = bin()
+        .args([
+            "fake-cloud",
+            "--listen",
+            "127.0.0.1:0",
+            "--reports",
+            "2",
+            "--secret-file",
+        ])
+        .arg(&secret)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("fake-cloud starts");
+    let stdout = server.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    let base_url = first
+        .strip_prefix("fake cloud listening on ")
+        .expect("address line")
+        .to_owned();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[archive]\ndir = {:?}\n[ledger]\npath = {:?}\n[[accounts]]\nname = \"fake\"\n\
+             base_url = {base_url:?}\nclient_id = {:?}\nclient_secret_file = {:?}\n",
+            dir.path().join("archive").display().to_string(),
+            dir.path().join("ledger.db").display().to_string(),
+            FakeCloud::CLIENT_ID,
+            secret.display().to_string(),
+        ),
+    )
+    .expect("config");
+    let once = bin()
+        .arg("--config")
+        .arg(&config)
+        .arg("once")
+        .output()
+        .expect("once");
+    let _ = server.kill();
+    let _ = server.wait();
+    let text = output_text(&once);
+    assert_eq!(once.status.code(), Some(0), "{text}");
+    assert!(
+        total_fetched(&String::from_utf8_lossy(&once.stdout)) > 0,
+        "{text}"
+    );
+}
