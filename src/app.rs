@@ -7,11 +7,14 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::CloudClient;
-use crate::api::client::HttpTimeouts;
+use crate::api::client::HttpOptions;
+use crate::api::retry::RetryPolicy;
 use crate::archive::{Archive, ArchiveError};
 use crate::config::Config;
+use crate::instance::{InstanceError, InstanceLock};
 use crate::ledger::{Ledger, LedgerError};
 use crate::pass::{PassContext, PassReport, run_pass};
+use crate::reconcile::{ReconcileError, reconcile};
 use crate::scheduler::{SchedulerError, run_scheduled};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +31,10 @@ pub enum AppError {
     },
     #[error(transparent)]
     Scheduler(#[from] SchedulerError),
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
 }
 
 /// Whether a pass may write.
@@ -39,6 +46,8 @@ pub enum Mode {
 }
 
 pub struct Daemon {
+    /// Held for the daemon's life; `None` in a dry run, which writes nothing.
+    _lock: Option<InstanceLock>,
     config: Config,
     ledger: Option<Ledger>,
     contexts: Vec<PassContext>,
@@ -49,13 +58,17 @@ impl Daemon {
     pub async fn build(config: Config, mode: Mode) -> Result<Self, AppError> {
         let settings = &config.settings;
         let dry_run = mode == Mode::DryRun;
-        let (ledger, archive) = if dry_run {
+        let (lock, ledger, archive) = if dry_run {
             (
+                None,
                 Ledger::open_read_only(&settings.ledger.path).await?,
                 Archive::at(&settings.archive.dir, settings.archive.keep_compressed),
             )
         } else {
-            let ledger = Ledger::open(&settings.ledger.path).await?;
+            // Before anything is touched: opening the archive clears `.partial/`, which
+            // would break a daemon already running on it.
+            let lock = InstanceLock::acquire(&settings.ledger.path)?;
+            let ledger = Ledger::open(&settings.ledger.path, settings.ledger.busy_timeout).await?;
             let interrupted = ledger.mark_interrupted_passes().await?;
             if interrupted > 0 {
                 tracing::warn!(
@@ -65,13 +78,28 @@ impl Daemon {
             }
             let archive =
                 Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
-            (Some(ledger), archive)
+            let found = reconcile(&ledger, &archive).await?;
+            if !found.missing.is_empty() || !found.untracked.is_empty() {
+                tracing::warn!(
+                    missing = found.missing.len(),
+                    untracked = found.untracked.len(),
+                    "the archive and the ledger disagreed; see the warnings above"
+                );
+            }
+            (Some(lock), Some(ledger), archive)
         };
         let archive = Arc::new(archive);
         let cancel = CancellationToken::new();
-        let timeouts = HttpTimeouts {
-            total: settings.http.timeout,
-            connect: settings.http.connect_timeout,
+        let http = &settings.http;
+        let options = HttpOptions {
+            total: http.timeout,
+            connect: http.connect_timeout,
+            read: http.read_timeout,
+            retry: RetryPolicy {
+                retries: http.retries,
+                max_backoff: http.max_backoff,
+            },
+            requests_per_second: http.requests_per_second,
         };
         let mut contexts = Vec::new();
         for account in &config.accounts {
@@ -79,7 +107,7 @@ impl Daemon {
                 &account.base_url,
                 &account.client_id,
                 account.client_secret.clone(),
-                timeouts,
+                options,
             )
             .map_err(|source| AppError::Client {
                 account: account.name.clone(),
@@ -92,9 +120,12 @@ impl Daemon {
                 archive: archive.clone(),
                 cancel: cancel.clone(),
                 dry_run,
+                max_file_size: settings.archive.max_file_size,
+                failure_backoff: settings.http.failure_backoff,
             });
         }
         Ok(Self {
+            _lock: lock,
             config,
             ledger,
             contexts,

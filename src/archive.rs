@@ -20,6 +20,7 @@ use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::api::ReportFormat;
+use crate::api::retry::{Transient, Verdict};
 
 /// Temp files live here, under the archive root, so the final rename never crosses a
 /// filesystem.
@@ -58,8 +59,30 @@ pub enum ArchiveError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error(
+        "refusing a body larger than max_file_size ({limit} bytes); raise [archive] max_file_size if this report is genuine"
+    )]
+    TooLarge { limit: u64 },
     #[error("the archive writer stopped unexpectedly: {0}")]
     Writer(String),
+}
+
+impl Transient for ArchiveError {
+    fn verdict(&self) -> Verdict {
+        match self {
+            // A body cut short or broken in transit may well arrive whole next time.
+            Self::Body { .. } | Self::BadGzip(_) | Self::Writer(_) => {
+                Verdict::Retry { after: None }
+            }
+            Self::LengthMismatch {
+                what: "Content-Length",
+                ..
+            } => Verdict::Retry { after: None },
+            // The listing's size is what it is until the next listing; a full disk, an
+            // unsafe name or an oversized body will not change within a pass.
+            _ => Verdict::GiveUp,
+        }
+    }
 }
 
 impl ArchiveError {
@@ -105,6 +128,8 @@ pub struct BodyInfo {
     pub content_length: Option<u64>,
     /// The listing's `size`: the length on the wire.
     pub listed_size: Option<u64>,
+    /// Refuse bodies longer than this, on the wire or once inflated.
+    pub max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -269,7 +294,8 @@ impl Archive {
 
         let (tx, rx) = mpsc::sync_channel::<Bytes>(WRITE_QUEUE_CHUNKS);
         let writer_path = temp_path.clone();
-        let writer = tokio::task::spawn_blocking(move || write_temp(&writer_path, mode, rx));
+        let limit = info.max_bytes.unwrap_or(u64::MAX);
+        let writer = tokio::task::spawn_blocking(move || write_temp(&writer_path, mode, limit, rx));
 
         let mut wire: u64 = 0;
         let mut failure: Option<ArchiveError> = None;
@@ -283,6 +309,10 @@ impl Archive {
             match next {
                 Some(Ok(chunk)) => {
                     wire += chunk.len() as u64;
+                    if wire > limit {
+                        failure = Some(ArchiveError::TooLarge { limit });
+                        break;
+                    }
                     if tx.send(chunk).is_err() {
                         // The writer stopped early; its error says why.
                         break;
@@ -362,6 +392,7 @@ enum WriteMode {
 fn write_temp(
     path: &Path,
     mode: WriteMode,
+    limit: u64,
     rx: mpsc::Receiver<Bytes>,
 ) -> Result<(u64, String), ArchiveError> {
     let file = std::fs::File::create(path).map_err(ArchiveError::io("create", path))?;
@@ -371,11 +402,11 @@ fn write_temp(
     match mode {
         WriteMode::Plain => {
             let mut source = source;
-            copy_classified(&mut source, &mut out).map_err(|e| e.into_archive(path))?;
+            copy_classified(&mut source, &mut out, limit).map_err(|e| e.into_archive(path))?;
         }
         WriteMode::Inflate => {
             let mut decoder = MultiGzDecoder::new(source);
-            copy_classified(&mut decoder, &mut out).map_err(|e| e.into_archive(path))?;
+            copy_classified(&mut decoder, &mut out, limit).map_err(|e| e.into_archive(path))?;
         }
         WriteMode::KeepGzip => {
             // Keep the bytes as served but still inflate them to prove the stream whole.
@@ -385,9 +416,11 @@ fn write_temp(
             };
             {
                 let mut decoder = MultiGzDecoder::new(&mut tee);
-                copy_classified(&mut decoder, &mut io::sink()).map_err(|e| e.into_archive(path))?;
+                copy_classified(&mut decoder, &mut io::sink(), limit)
+                    .map_err(|e| e.into_archive(path))?;
             }
-            copy_classified(&mut tee, &mut io::sink()).map_err(|e| e.into_archive(path))?;
+            copy_classified(&mut tee, &mut io::sink(), u64::MAX)
+                .map_err(|e| e.into_archive(path))?;
         }
     }
     let (file, len, sha) = out.finish();
@@ -399,6 +432,7 @@ fn write_temp(
 enum CopyError {
     Read(io::Error),
     Write(io::Error),
+    TooLarge(u64),
 }
 
 impl CopyError {
@@ -406,11 +440,13 @@ impl CopyError {
         match self {
             Self::Read(e) => ArchiveError::BadGzip(e),
             Self::Write(e) => ArchiveError::io("write", path)(e),
+            Self::TooLarge(limit) => ArchiveError::TooLarge { limit },
         }
     }
 }
 
-fn copy_classified<R: Read, W: Write>(r: &mut R, w: &mut W) -> Result<u64, CopyError> {
+/// Copies until EOF; more than `limit` bytes of output (a gzip bomb, a runaway body) stops it.
+fn copy_classified<R: Read, W: Write>(r: &mut R, w: &mut W, limit: u64) -> Result<u64, CopyError> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -423,8 +459,11 @@ fn copy_classified<R: Read, W: Write>(r: &mut R, w: &mut W) -> Result<u64, CopyE
             }
             Err(e) => return Err(CopyError::Read(e)),
         };
-        w.write_all(&buf[..n]).map_err(CopyError::Write)?;
         total += n as u64;
+        if total > limit {
+            return Err(CopyError::TooLarge(limit));
+        }
+        w.write_all(&buf[..n]).map_err(CopyError::Write)?;
     }
 }
 
@@ -773,6 +812,24 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, ArchiveError::Body { got: 6, .. }), "{err}");
+        assert!(files_under(dir.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_gzip_bomb_is_refused_once_it_inflates_past_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(dir.path(), false).await.unwrap();
+        let wire = gzip(&vec![b'0'; 1 << 20]);
+        let info = BodyInfo {
+            max_bytes: Some(64 * 1024),
+            ..BodyInfo::default()
+        };
+        assert!(wire.len() < 64 * 1024, "small on the wire");
+        let err = store(&archive, &wire, info).await.unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::TooLarge { limit: 65536 }),
+            "{err}"
+        );
         assert!(files_under(dir.path()).is_empty());
     }
 

@@ -195,13 +195,14 @@ pub fn render_summary(reports: &[PassReport]) -> String {
         for r in &pass.reports {
             let note = r.error.as_deref().or(r.note.as_deref()).unwrap_or("");
             out.push_str(&format!(
-                "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>12} {:>12}  {}\n",
+                "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
                 pass.account,
                 r.report_id,
                 r.fetched,
                 r.skipped,
                 r.pending,
                 r.failed,
+                r.deferred,
                 r.cloud_failed,
                 r.bytes,
                 note
@@ -213,13 +214,14 @@ pub fn render_summary(reports: &[PassReport]) -> String {
             (None, false) => "FAILED".into(),
         };
         out.push_str(&format!(
-            "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>12} {:>12}  {}\n",
+            "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
             pass.account,
             "(total)",
             pass.fetched(),
             pass.skipped(),
             pass.pending(),
             pass.failed(),
+            pass.deferred(),
             pass.cloud_failed(),
             pass.bytes(),
             note

@@ -4,7 +4,7 @@
 //! `archived_items` are written only after the file is durable (invariant 2); the key is
 //! (account, report_id, stored_id) (invariant 3).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -57,6 +57,42 @@ pub struct ArchivedRow {
     pub fetched_at: String,
 }
 
+/// Names one stored item.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemKey<'a> {
+    pub account: &'a str,
+    pub report_id: &'a str,
+    pub stored_id: &'a str,
+}
+
+/// A download that keeps failing, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ItemFailureRow {
+    pub account: String,
+    pub report_id: String,
+    pub stored_id: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub last_attempt_at: String,
+    pub next_try_at: String,
+}
+
+/// Failed passes in a row that retry at once before backoff starts: a blip (a restart of
+/// the cloud, a dropped connection) should not delay an item by the backoff.
+pub const FREE_ATTEMPTS: i64 = 3;
+const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(24 * 3600);
+
+fn failure_backoff(attempts: i64, base: Duration) -> chrono::Duration {
+    let wait = if attempts <= FREE_ATTEMPTS {
+        Duration::ZERO
+    } else {
+        let doublings = u32::try_from(attempts - FREE_ATTEMPTS - 1).unwrap_or(u32::MAX);
+        base.saturating_mul(1u32.checked_shl(doublings.min(31)).unwrap_or(u32::MAX))
+            .min(MAX_FAILURE_BACKOFF)
+    };
+    chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero())
+}
+
 /// A finished pass, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PassRow {
@@ -94,20 +130,22 @@ pub struct Ledger {
     pool: SqlitePool,
 }
 
+const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 impl Ledger {
     /// Opens (creating if missing) and migrates the ledger.
-    pub async fn open(path: &Path) -> Result<Self, LedgerError> {
+    pub async fn open(path: &Path, busy_timeout: Duration) -> Result<Self, LedgerError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| LedgerError::Open {
                 path: path.to_owned(),
                 source: sqlx::Error::Io(e),
             })?;
         }
-        let options = Self::options(path)?
+        let options = Self::options(path, busy_timeout)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full);
@@ -127,20 +165,20 @@ impl Ledger {
         if !path.exists() {
             return Ok(None);
         }
-        let options = Self::options(path)?.read_only(true);
+        let options = Self::options(path, DEFAULT_BUSY_TIMEOUT)?.read_only(true);
         Ok(Some(Self {
             pool: Self::pool(path, options).await?,
         }))
     }
 
-    fn options(path: &Path) -> Result<SqliteConnectOptions, LedgerError> {
+    fn options(path: &Path, busy_timeout: Duration) -> Result<SqliteConnectOptions, LedgerError> {
         Ok(SqliteConnectOptions::from_str("sqlite://")
             .map_err(|source| LedgerError::Open {
                 path: path.to_owned(),
                 source,
             })?
             .filename(path)
-            .busy_timeout(Duration::from_secs(10)))
+            .busy_timeout(busy_timeout))
     }
 
     async fn pool(path: &Path, options: SqliteConnectOptions) -> Result<SqlitePool, LedgerError> {
@@ -167,7 +205,8 @@ impl Ledger {
         report_id: &str,
     ) -> Result<HashSet<String>, LedgerError> {
         let ids: Vec<(String,)> = sqlx::query_as(
-            "SELECT stored_id FROM archived_items WHERE account = ? AND report_id = ?",
+            "SELECT stored_id FROM archived_items
+             WHERE account = ? AND report_id = ? AND missing_since IS NULL",
         )
         .bind(account)
         .bind(report_id)
@@ -195,8 +234,10 @@ impl Ledger {
         Ok(row.is_some())
     }
 
-    /// Records an archived item. Call only once its file is durable.
+    /// Records an archived item and forgets its past failures. Call only once its file is
+    /// durable.
     pub async fn record(&self, row: &ArchivedRow) -> Result<(), LedgerError> {
+        let mut tx = self.pool.begin().await.map_err(query_err("begin record"))?;
         sqlx::query(
             "INSERT INTO archived_items (account, report_id, stored_id, report_format, created_at,
                 listed_size, wire_bytes, stored_bytes, sha256, compressed, path, fetched_at)
@@ -206,7 +247,7 @@ impl Ledger {
                 listed_size = excluded.listed_size, wire_bytes = excluded.wire_bytes,
                 stored_bytes = excluded.stored_bytes, sha256 = excluded.sha256,
                 compressed = excluded.compressed, path = excluded.path,
-                fetched_at = excluded.fetched_at",
+                fetched_at = excluded.fetched_at, missing_since = NULL",
         )
         .bind(&row.account)
         .bind(&row.report_id)
@@ -220,9 +261,106 @@ impl Ledger {
         .bind(row.compressed)
         .bind(&row.path)
         .bind(&row.fetched_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(query_err("record archived item"))?;
+        sqlx::query(
+            "DELETE FROM item_failures WHERE account = ? AND report_id = ? AND stored_id = ?",
+        )
+        .bind(&row.account)
+        .bind(&row.report_id)
+        .bind(&row.stored_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("clear item failure"))?;
+        tx.commit().await.map_err(query_err("commit record"))?;
+        Ok(())
+    }
+
+    /// Counts a failed download and schedules the next try: the first
+    /// [`FREE_ATTEMPTS`] failures retry on the next pass, later ones wait `base`, doubling
+    /// up to a day. Returns the attempts so far.
+    pub async fn record_item_failure(
+        &self,
+        key: &ItemKey<'_>,
+        error: &str,
+        base: Duration,
+    ) -> Result<i64, LedgerError> {
+        let previous: Option<(i64,)> = sqlx::query_as(
+            "SELECT attempts FROM item_failures
+             WHERE account = ? AND report_id = ? AND stored_id = ?",
+        )
+        .bind(key.account)
+        .bind(key.report_id)
+        .bind(key.stored_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query_err("read item failure"))?;
+        let attempts = previous.map_or(0, |(a,)| a) + 1;
+        let now = Utc::now();
+        let next = now + failure_backoff(attempts, base);
+        sqlx::query(
+            "INSERT INTO item_failures (account, report_id, stored_id, attempts, last_error,
+                last_attempt_at, next_try_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (account, report_id, stored_id) DO UPDATE SET
+                attempts = excluded.attempts, last_error = excluded.last_error,
+                last_attempt_at = excluded.last_attempt_at, next_try_at = excluded.next_try_at",
+        )
+        .bind(key.account)
+        .bind(key.report_id)
+        .bind(key.stored_id)
+        .bind(attempts)
+        .bind(error)
+        .bind(rfc3339(now))
+        .bind(rfc3339(next))
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("record item failure"))?;
+        Ok(attempts)
+    }
+
+    /// Stored ids of one report that wait for a later try, with when.
+    pub async fn deferred_items(
+        &self,
+        account: &str,
+        report_id: &str,
+    ) -> Result<HashMap<String, String>, LedgerError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT stored_id, next_try_at FROM item_failures
+             WHERE account = ? AND report_id = ? AND next_try_at > ?",
+        )
+        .bind(account)
+        .bind(report_id)
+        .bind(rfc3339(Utc::now()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("deferred items"))?;
+        Ok(rows.into_iter().collect())
+    }
+
+    pub async fn item_failures(&self) -> Result<Vec<ItemFailureRow>, LedgerError> {
+        sqlx::query_as(
+            "SELECT account, report_id, stored_id, attempts, last_error, last_attempt_at,
+                next_try_at FROM item_failures ORDER BY account, report_id, stored_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list item failures"))
+    }
+
+    /// Marks a recorded item whose file is gone, so the next pass fetches it again.
+    pub async fn mark_missing(&self, key: &ItemKey<'_>) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE archived_items SET missing_since = COALESCE(missing_since, ?)
+             WHERE account = ? AND report_id = ? AND stored_id = ?",
+        )
+        .bind(rfc3339(Utc::now()))
+        .bind(key.account)
+        .bind(key.report_id)
+        .bind(key.stored_id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("mark missing"))?;
         Ok(())
     }
 
@@ -346,5 +484,74 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("list passes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_backoff_is_free_for_three_attempts_then_doubles_up_to_a_day() {
+        let base = Duration::from_secs(600);
+        for a in 1..=FREE_ATTEMPTS {
+            assert_eq!(failure_backoff(a, base), chrono::Duration::zero());
+        }
+        assert_eq!(failure_backoff(4, base), chrono::Duration::seconds(600));
+        assert_eq!(failure_backoff(5, base), chrono::Duration::seconds(1200));
+        assert_eq!(failure_backoff(60, base), chrono::Duration::seconds(86_400));
+    }
+
+    #[tokio::test]
+    async fn a_failing_item_is_deferred_after_its_free_attempts_and_cleared_when_archived() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.db"), DEFAULT_BUSY_TIMEOUT)
+            .await
+            .unwrap();
+        let key = ItemKey {
+            account: "a",
+            report_id: "r",
+            stored_id: "s",
+        };
+        for _ in 0..FREE_ATTEMPTS {
+            ledger
+                .record_item_failure(&key, "boom", Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        assert!(ledger.deferred_items("a", "r").await.unwrap().is_empty());
+        let attempts = ledger
+            .record_item_failure(&key, "boom", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(attempts, FREE_ATTEMPTS + 1);
+        assert!(
+            ledger
+                .deferred_items("a", "r")
+                .await
+                .unwrap()
+                .contains_key("s")
+        );
+        let row = ArchivedRow {
+            account: "a".into(),
+            report_id: "r".into(),
+            stored_id: "s".into(),
+            report_format: "csv".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            listed_size: Some(3),
+            wire_bytes: 3,
+            stored_bytes: 3,
+            sha256: "00".into(),
+            compressed: false,
+            path: "a/r/x.csv".into(),
+            fetched_at: "2026-01-01T00:00:00Z".into(),
+        };
+        ledger.record(&row).await.unwrap();
+        assert!(ledger.item_failures().await.unwrap().is_empty());
+        assert!(ledger.archived_ids("a", "r").await.unwrap().contains("s"));
+        ledger.mark_missing(&key).await.unwrap();
+        assert!(ledger.archived_ids("a", "r").await.unwrap().is_empty());
+        ledger.record(&row).await.unwrap();
+        assert!(ledger.archived_ids("a", "r").await.unwrap().contains("s"));
     }
 }

@@ -6,17 +6,18 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::api::{CloudClient, StoredItem, StoredStatus};
-use crate::archive::{Archive, ArchiveTarget, BodyInfo, check_component};
+use crate::api::retry::{Transient, Verdict};
+use crate::api::{ApiError, CloudClient, StoredItem, StoredStatus};
+use crate::archive::{Archive, ArchiveError, ArchiveTarget, BodyInfo, check_component};
 use crate::config::Account;
-use crate::ledger::{ArchivedRow, Ledger, PassTotals, rfc3339};
+use crate::ledger::{ArchivedRow, ItemKey, Ledger, LedgerError, PassTotals, rfc3339};
 
 /// Everything a pass needs, shared by the passes of one account.
 #[derive(Clone)]
@@ -28,6 +29,10 @@ pub struct PassContext {
     pub archive: Arc<Archive>,
     pub cancel: CancellationToken,
     pub dry_run: bool,
+    /// `[archive] max_file_size`.
+    pub max_file_size: u64,
+    /// `[http] failure_backoff`.
+    pub failure_backoff: Duration,
 }
 
 /// What one report's part of a pass did.
@@ -46,6 +51,8 @@ pub struct ReportOutcome {
     pub cloud_failed: u64,
     /// Items in formats the configuration does not want.
     pub excluded: u64,
+    /// Items that failed several passes in a row and wait for their next try.
+    pub deferred: u64,
     /// Wire bytes downloaded.
     pub bytes: u64,
     /// Why the report as a whole failed (its list could not be read).
@@ -80,7 +87,7 @@ impl PassReport {
             && self
                 .reports
                 .iter()
-                .all(|r| r.error.is_none() && r.failed == 0)
+                .all(|r| r.error.is_none() && r.failed == 0 && r.deferred == 0)
     }
 
     fn sum(&self, f: impl Fn(&ReportOutcome) -> u64) -> u64 {
@@ -98,6 +105,9 @@ impl PassReport {
     }
     pub fn failed(&self) -> u64 {
         self.sum(|r| r.failed)
+    }
+    pub fn deferred(&self) -> u64 {
+        self.sum(|r| r.deferred)
     }
     pub fn cloud_failed(&self) -> u64 {
         self.sum(|r| r.cloud_failed)
@@ -117,7 +127,7 @@ impl PassReport {
             fetched: self.fetched() as i64,
             skipped: self.skipped() as i64,
             pending: self.pending() as i64,
-            failed: self.failed() as i64,
+            failed: (self.failed() + self.deferred()) as i64,
             cloud_failed: self.cloud_failed() as i64,
             bytes: self.bytes() as i64,
             outcome: if self.cancelled {
@@ -334,12 +344,18 @@ async fn plan_report(
         .stored_list(report_id)
         .await
         .map_err(|e| e.to_string())?;
-    let archived = match &ctx.ledger {
-        Some(ledger) => ledger
-            .archived_ids(&ctx.account.name, report_id)
-            .await
-            .map_err(|e| e.to_string())?,
-        None => HashSet::new(),
+    let (archived, deferred) = match &ctx.ledger {
+        Some(ledger) => (
+            ledger
+                .archived_ids(&ctx.account.name, report_id)
+                .await
+                .map_err(|e| e.to_string())?,
+            ledger
+                .deferred_items(&ctx.account.name, report_id)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        None => Default::default(),
     };
     let mut seen = HashSet::new();
     let mut todo = Vec::new();
@@ -406,6 +422,11 @@ async fn plan_report(
             outcome.skipped += 1;
             continue;
         }
+        if let Some(next_try) = deferred.get(&stored_id) {
+            tracing::debug!(report_id, stored_id = %stored_id, next_try = %next_try, "item keeps failing; waiting for its next try");
+            outcome.deferred += 1;
+            continue;
+        }
         if let Err(e) = check_component("stored id", &stored_id) {
             warn!(report_id, error.message = %e, "stored item refused");
             outcome.failed += 1;
@@ -425,34 +446,86 @@ async fn download_one(ctx: &PassContext, d: &Download) -> Result<u64, String> {
     let span = info_span!("download", account = %ctx.account.name, report_id = %d.report_id, stored_id = %d.stored_id, format = %d.item.report_format.as_str());
     async {
         let started = Instant::now();
-        let result = fetch_and_record(ctx, d).await;
-        match &result {
-            Ok(row) => info!(
-                bytes = row.wire_bytes,
-                stored_bytes = row.stored_bytes,
-                path = %row.path,
-                seconds = started.elapsed().as_secs_f64(),
-                "archived"
-            ),
-            Err(e) => warn!(error.message = %e, "download failed; will retry next pass"),
+        let policy = ctx.client.retry_policy();
+        let result = policy.run(&d.stored_id, || fetch_and_record(ctx, d)).await;
+        match result {
+            Ok(row) => {
+                info!(
+                    bytes = row.wire_bytes,
+                    stored_bytes = row.stored_bytes,
+                    path = %row.path,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "archived"
+                );
+                Ok(row.wire_bytes as u64)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let key = ItemKey {
+                    account: &ctx.account.name,
+                    report_id: &d.report_id,
+                    stored_id: &d.stored_id,
+                };
+                let attempts = match &ctx.ledger {
+                    Some(ledger) => ledger
+                        .record_item_failure(&key, &message, ctx.failure_backoff)
+                        .await
+                        .unwrap_or_else(|le| {
+                            warn!(error.message = %le, "cannot record the failure in the ledger");
+                            0
+                        }),
+                    None => 0,
+                };
+                warn!(error.message = %message, attempts, "download failed; left for a later pass");
+                Err(message)
+            }
         }
-        result.map(|row| row.wire_bytes as u64)
     }
     .instrument(span)
     .await
 }
 
-async fn fetch_and_record(ctx: &PassContext, d: &Download) -> Result<ArchivedRow, String> {
+/// Why one item could not be archived in one attempt.
+#[derive(Debug, thiserror::Error)]
+enum ItemError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Transient for ItemError {
+    fn verdict(&self) -> Verdict {
+        match self {
+            // The client already retried the request itself; only a body that broke in
+            // transit is worth downloading again.
+            Self::Archive(e) => e.verdict(),
+            Self::Api(_) | Self::Ledger(_) | Self::Refused(_) => Verdict::GiveUp,
+        }
+    }
+}
+
+async fn fetch_and_record(ctx: &PassContext, d: &Download) -> Result<ArchivedRow, ItemError> {
     let listed_size = match d.item.size {
-        Some(s) if s < 0 => return Err(format!("the listing gives a negative size ({s})")),
+        Some(s) if s < 0 => {
+            return Err(ItemError::Refused(format!(
+                "the listing gives a negative size ({s}); refused"
+            )));
+        }
+        Some(s) if s as u64 > ctx.max_file_size => {
+            return Err(ItemError::Refused(format!(
+                "the listing gives {s} bytes, more than max_file_size ({}); refused",
+                ctx.max_file_size
+            )));
+        }
         Some(s) => Some(s as u64),
         None => None,
     };
-    let response = ctx
-        .client
-        .download(&d.report_id, &d.stored_id)
-        .await
-        .map_err(|e| e.to_string())?;
+    let response = ctx.client.download(&d.report_id, &d.stored_id).await?;
     let gzip_header = response
         .headers()
         .get(reqwest::header::CONTENT_ENCODING)
@@ -462,6 +535,7 @@ async fn fetch_and_record(ctx: &PassContext, d: &Download) -> Result<ArchivedRow
         gzip_header,
         content_length: response.content_length(),
         listed_size,
+        max_bytes: Some(ctx.max_file_size),
     };
     let target = ArchiveTarget {
         account: &ctx.account.name,
@@ -473,8 +547,7 @@ async fn fetch_and_record(ctx: &PassContext, d: &Download) -> Result<ArchivedRow
     let file = ctx
         .archive
         .store(&target, info, response.bytes_stream())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let row = ArchivedRow {
         account: ctx.account.name.clone(),
         report_id: d.report_id.clone(),
@@ -490,7 +563,7 @@ async fn fetch_and_record(ctx: &PassContext, d: &Download) -> Result<ArchivedRow
         fetched_at: rfc3339(Utc::now()),
     };
     if let Some(ledger) = &ctx.ledger {
-        ledger.record(&row).await.map_err(|e| e.to_string())?;
+        ledger.record(&row).await?;
     }
     Ok(row)
 }

@@ -110,6 +110,7 @@ impl TokenSource {
                 url: self.token_url.clone(),
                 status: status.as_u16(),
                 message: error_message(&body),
+                retry_after: None,
             });
         }
         let bytes = response

@@ -1,9 +1,12 @@
 //! `CloudClient`: one method per endpoint of the Account Management API v2 that the
-//! archiver reads. Every call carries a bearer token from [`TokenSource`] and is retried once
-//! with a fresh token after a 401.
+//! archiver reads. Every call carries a bearer token from [`TokenSource`] and is sent again
+//! once with a fresh token after a 401; transient failures (connect errors, resets,
+//! timeouts, 5xx, 429, bodies that are not the JSON asked for) are retried per
+//! [`RetryPolicy`], and requests are spaced by the account's rate limit.
 //!
 //! The HTTP client is built without transparent decompression: download bodies arrive as
-//! served, so their length can be checked against the listing's `size`.
+//! served, so their length can be checked against the listing's `size`. JSON calls have a
+//! total timeout; downloads only a read timeout, since a big report may take long.
 
 use std::time::Duration;
 
@@ -13,6 +16,8 @@ use serde::de::DeserializeOwned;
 
 use super::auth::TokenSource;
 use super::model::{ApiClientInfo, Report, ReportIdList, StoredItem};
+use super::rate::RateLimiter;
+use super::retry::{RetryPolicy, Transient, Verdict, parse_retry_after};
 
 pub const USER_AGENT: &str = concat!("report-archiver/", env!("CARGO_PKG_VERSION"));
 /// Redirects followed at most; reqwest drops `Authorization` on a cross-host hop.
@@ -39,6 +44,7 @@ pub enum ApiError {
         url: String,
         status: u16,
         message: String,
+        retry_after: Option<Duration>,
     },
     #[error("`{url}` answered a body that is not the expected JSON: {source}")]
     Decode {
@@ -63,11 +69,39 @@ impl ApiError {
     }
 }
 
-/// Timeouts of the HTTP client.
+impl Transient for ApiError {
+    fn verdict(&self) -> Verdict {
+        match self {
+            // Connect errors, resets, timeouts and bodies cut short are all worth another go;
+            // only a request we could not even build is not.
+            Self::Transport { source, .. } if !source.is_builder() => {
+                Verdict::Retry { after: None }
+            }
+            Self::Status {
+                status: 408 | 429 | 500 | 502 | 503 | 504,
+                retry_after,
+                ..
+            } => Verdict::Retry {
+                after: *retry_after,
+            },
+            // A proxy's error page with a 200, or a body cut mid-JSON.
+            Self::Decode { .. } => Verdict::Retry { after: None },
+            _ => Verdict::GiveUp,
+        }
+    }
+}
+
+/// How the HTTP client behaves; built from `[http]`.
 #[derive(Debug, Clone, Copy)]
-pub struct HttpTimeouts {
+pub struct HttpOptions {
+    /// Whole request, for JSON calls.
     pub total: Duration,
     pub connect: Duration,
+    /// Longest silence while a body streams.
+    pub read: Duration,
+    pub retry: RetryPolicy,
+    /// 0: no limit.
+    pub requests_per_second: f64,
 }
 
 /// One entry of a stored list: parsed, or the reason it could not be.
@@ -79,6 +113,8 @@ pub struct CloudClient {
     api_base: String,
     client_id: String,
     tokens: TokenSource,
+    options: HttpOptions,
+    rate: RateLimiter,
 }
 
 impl CloudClient {
@@ -87,12 +123,12 @@ impl CloudClient {
         base_url: &str,
         client_id: &str,
         client_secret: SecretString,
-        timeouts: HttpTimeouts,
+        options: HttpOptions,
     ) -> Result<Self, ApiError> {
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .timeout(timeouts.total)
-            .connect_timeout(timeouts.connect)
+            .connect_timeout(options.connect)
+            .read_timeout(options.read)
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
             .build()
             .map_err(ApiError::Build)?;
@@ -103,6 +139,8 @@ impl CloudClient {
             api_base,
             client_id: client_id.to_owned(),
             tokens,
+            options,
+            rate: RateLimiter::new(options.requests_per_second),
         })
     }
 
@@ -112,7 +150,15 @@ impl CloudClient {
 
     /// Issues a token now: surfaces bad credentials before anything else is attempted.
     pub async fn authenticate(&self) -> Result<(), ApiError> {
-        self.tokens.token().await.map(|_| ())
+        self.options
+            .retry
+            .run("token", || self.tokens.token())
+            .await
+            .map(|_| ())
+    }
+
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.options.retry
     }
 
     /// `GET /clients/{client_id}` → the tenant the API client belongs to.
@@ -161,41 +207,53 @@ impl CloudClient {
     }
 
     /// `GET /reports/{report_id}/stored/{stored_id}`: the response, status checked, body
-    /// unread, for the caller to stream.
+    /// unread, for the caller to stream. Failures of the body itself are the caller's to
+    /// retry (it retries the whole download).
     pub async fn download(
         &self,
         report_id: &str,
         stored_id: &str,
     ) -> Result<reqwest::Response, ApiError> {
-        self.send(&format!("/reports/{report_id}/stored/{stored_id}"), true)
+        let path = format!("/reports/{report_id}/stored/{stored_id}");
+        self.options
+            .retry
+            .run(&path, || self.send(&path, true))
             .await
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
-        let response = self.send(path, false).await?;
-        let url = response.url().to_string();
-        let bytes = response
-            .bytes()
+        self.options
+            .retry
+            .run(path, || async {
+                let response = self.send(path, false).await?;
+                let url = response.url().to_string();
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|source| ApiError::Transport {
+                        url: url.clone(),
+                        source,
+                    })?;
+                serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode { url, source })
+            })
             .await
-            .map_err(|source| ApiError::Transport {
-                url: url.clone(),
-                source,
-            })?;
-        serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode { url, source })
     }
 
-    /// Sends an authorized GET; on 401 renews the token once and tries again.
-    async fn send(&self, path: &str, accept_gzip: bool) -> Result<reqwest::Response, ApiError> {
+    /// Sends an authorized GET once; on 401 renews the token once and sends it again.
+    async fn send(&self, path: &str, download: bool) -> Result<reqwest::Response, ApiError> {
         let url = format!("{}{}", self.api_base, path);
         let mut renewed = false;
         loop {
             let token = self.tokens.token().await?;
+            self.rate.acquire().await;
             let mut request = self
                 .http
                 .request(Method::GET, &url)
                 .bearer_auth(token.expose_secret());
-            if accept_gzip {
+            if download {
                 request = request.header(reqwest::header::ACCEPT_ENCODING, "gzip");
+            } else {
+                request = request.timeout(self.options.total);
             }
             let response = request.send().await.map_err(|source| ApiError::Transport {
                 url: url.clone(),
@@ -209,11 +267,17 @@ impl CloudClient {
                 continue;
             }
             if !status.is_success() {
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
                 let body = response.text().await.unwrap_or_default();
                 return Err(ApiError::Status {
                     url,
                     status: status.as_u16(),
                     message: error_message(&body),
+                    retry_after,
                 });
             }
             return Ok(response);

@@ -1,8 +1,10 @@
-//! The cloud API: token, one method per endpoint, wire types.
+//! The cloud API: token, one method per endpoint, wire types, retries and rate limit.
 
 pub mod auth;
 pub mod client;
 pub mod model;
+pub mod rate;
+pub mod retry;
 
 pub use auth::TokenSource;
 pub use client::{ApiError, CloudClient};

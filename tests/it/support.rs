@@ -98,7 +98,9 @@ impl TestApp {
     }
 
     pub async fn ledger_rows(&self) -> Vec<ArchivedRow> {
-        let ledger = Ledger::open(&self.ledger_path).await.expect("ledger opens");
+        let ledger = Ledger::open(&self.ledger_path, std::time::Duration::from_secs(10))
+            .await
+            .expect("ledger opens");
         let rows = ledger.archived_rows().await.expect("rows");
         ledger.close().await;
         rows

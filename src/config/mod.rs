@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use croner::parser::{CronParser, Seconds};
+
+mod byte_size;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +59,10 @@ pub struct ArchiveSettings {
     pub dir: PathBuf,
     /// Default false: bodies are stored decompressed; true keeps them as served (`….gz`).
     pub keep_compressed: bool,
+    /// Largest file accepted, on the wire and once inflated; bigger is refused. Bytes, or a
+    /// string with a unit (`"512MiB"`, `"10GiB"`). Default 10 GiB.
+    #[serde(with = "byte_size")]
+    pub max_file_size: u64,
 }
 
 /// `[ledger]`: the SQLite file that remembers what was archived.
@@ -65,6 +71,9 @@ pub struct ArchiveSettings {
 pub struct LedgerSettings {
     /// Default `/var/lib/report-archiver/ledger.db`.
     pub path: PathBuf,
+    /// How long to wait for a database another process holds locked. Default 10 seconds.
+    #[serde(with = "humantime_serde")]
+    pub busy_timeout: Duration,
 }
 
 /// `[defaults]`: what an account uses unless it overrides it.
@@ -89,6 +98,22 @@ pub struct HttpSettings {
     /// TCP + TLS connect. Default 10 seconds.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// Longest silence while a body streams; a download has no total limit, only this.
+    /// Default 60 seconds.
+    #[serde(with = "humantime_serde")]
+    pub read_timeout: Duration,
+    /// Retries of one request after a transient failure (connect error, reset, timeout,
+    /// 5xx, 429, a cut-off body). Default 4.
+    pub retries: u32,
+    /// Cap of the exponential backoff between retries (jittered). Default 60 seconds.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// Requests per second per account; 0 (the default) means no limit beyond `concurrency`.
+    pub requests_per_second: f64,
+    /// An item that failed three passes in a row waits this long before the next try,
+    /// doubling with each further failure up to a day. Default 10 minutes.
+    #[serde(with = "humantime_serde")]
+    pub failure_backoff: Duration,
 }
 
 /// `[daemon]`: behaviour of `run`.
@@ -380,6 +405,8 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
     for (key, value) in [
         ("http.timeout", s.http.timeout),
         ("http.connect_timeout", s.http.connect_timeout),
+        ("http.read_timeout", s.http.read_timeout),
+        ("ledger.busy_timeout", s.ledger.busy_timeout),
     ] {
         if value.is_zero() {
             return Err(invalid(
@@ -387,6 +414,24 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
                 "must be greater than 0, e.g. \"30s\" or \"5m\"",
             ));
         }
+    }
+    if !(s.http.requests_per_second.is_finite() && s.http.requests_per_second >= 0.0) {
+        return Err(invalid(
+            "http.requests_per_second",
+            "must be 0 (no limit) or a positive number of requests per second",
+        ));
+    }
+    if s.http.retries > 20 {
+        return Err(invalid(
+            "http.retries",
+            "at most 20; retries beyond that only hammer a server that is down",
+        ));
+    }
+    if s.archive.max_file_size == 0 {
+        return Err(invalid(
+            "archive.max_file_size",
+            "must be greater than 0, e.g. \"10GiB\"",
+        ));
     }
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&s.log.level) {
         return Err(invalid(
@@ -759,6 +804,7 @@ impl Default for ArchiveSettings {
         Self {
             dir: PathBuf::from("/var/lib/report-archiver/archive"),
             keep_compressed: false,
+            max_file_size: 10 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -766,6 +812,7 @@ impl Default for LedgerSettings {
     fn default() -> Self {
         Self {
             path: PathBuf::from("/var/lib/report-archiver/ledger.db"),
+            busy_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -783,6 +830,11 @@ impl Default for HttpSettings {
         Self {
             timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            retries: 4,
+            max_backoff: Duration::from_secs(60),
+            requests_per_second: 0.0,
+            failure_backoff: Duration::from_secs(600),
         }
     }
 }
@@ -806,7 +858,7 @@ impl Default for LogSettings {
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = include_str!("../config/example.toml");
+    const EXAMPLE: &str = include_str!("../../config/example.toml");
     const EXAMPLE_SECRET_PATH: &str = "/run/credentials/report-archiver.service/eu2";
     const SECRET: &str = "s3cr3t-value-that-must-not-leak";
 
