@@ -240,6 +240,17 @@ impl Archive {
     {
         // Validate the name before a single byte is written.
         Self::relative_path(target, false)?;
+        // A listing that disagrees with the response's own length is settled before the
+        // body is read: no bandwidth spent on a body that cannot be accepted.
+        if let (Some(listed), Some(sent)) = (info.listed_size, info.content_length)
+            && listed != sent
+        {
+            return Err(ArchiveError::LengthMismatch {
+                what: "the listing's size",
+                expected: listed,
+                got: sent,
+            });
+        }
         let mut body = body;
 
         // Read until the first two bytes are known: they tell gzip from plain.

@@ -16,7 +16,9 @@ use sqlx::sqlite::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("cannot open the ledger `{path}`: {source}; check the path and its permissions")]
+    #[error(
+        "cannot open the ledger `{path}`: {source}; check the path, its permissions, and that no other program holds the database locked"
+    )]
     Open {
         path: PathBuf,
         #[source]

@@ -16,11 +16,18 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use base64::Engine as _;
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, NaiveDate, TimeZone, Utc};
 use serde_json::{Value, json};
 use tokio::time::Instant;
+
+mod content;
+mod faults;
+
+use content::{SplitMix64, sample_content};
+use faults::{ActiveFaults, Endpoint, Injected};
+pub use faults::{FaultKind, FaultPlan};
 
 const SHAPES: [BodyShape; 3] = [
     BodyShape::GzipWithHeader,
@@ -168,6 +175,8 @@ struct ReportEntry {
     id: String,
     config: FakeReport,
     stored: Vec<StoredEntry>,
+    /// Listing entries served verbatim after the real ones: hostile or malformed data.
+    raw_items: Vec<Value>,
     listings_served: u32,
 }
 
@@ -182,6 +191,7 @@ struct Fault {
     path_contains: String,
     status: u16,
     remaining: u32,
+    retry_after: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -193,6 +203,7 @@ struct Inner {
     token_ttl: Duration,
     expire_after: Option<u32>,
     faults: Vec<Fault>,
+    plan: Option<ActiveFaults>,
     latency: Duration,
     downloads: HashMap<String, u32>,
     download_requests: u32,
@@ -300,6 +311,7 @@ impl FakeCloud {
             id: id.clone(),
             config: r,
             stored: Vec::new(),
+            raw_items: Vec::new(),
             listings_served: 0,
         });
         id
@@ -324,6 +336,14 @@ impl FakeCloud {
             None => tracing::warn!(report_id, "fake cloud: add_stored to an unknown report"),
         }
         id
+    }
+
+    /// Appends `item` verbatim to the report's stored listing (it cannot be downloaded):
+    /// for hostile ids, wrong types and missing fields.
+    pub fn add_raw_listing_item(&self, report_id: &str, item: Value) {
+        if let Some(report) = self.lock().report_mut(report_id) {
+            report.raw_items.push(item);
+        }
     }
 
     /// Sets the status outright and cancels any pending automatic flip, so it sticks.
@@ -358,6 +378,18 @@ impl FakeCloud {
             path_contains: path_contains.to_owned(),
             status,
             remaining: n,
+            retry_after: None,
+        });
+    }
+
+    /// The next `n` requests whose path contains `path_contains` get a 429 with
+    /// `Retry-After: <retry_after seconds>`.
+    pub fn throttle_next_requests(&self, path_contains: &str, n: u32, retry_after: Duration) {
+        self.lock().faults.push(Fault {
+            path_contains: path_contains.to_owned(),
+            status: 429,
+            remaining: n,
+            retry_after: Some(retry_after),
         });
     }
 
@@ -365,7 +397,21 @@ impl FakeCloud {
         self.lock().latency = d;
     }
 
-    /// Successful (200) downloads served for this stored item.
+    /// Injects seeded random faults into every request from now on; `None` stops them.
+    pub fn set_fault_plan(&self, plan: Option<FaultPlan>) {
+        self.lock().plan = plan.map(ActiveFaults::new);
+    }
+
+    /// How many faults of each kind were injected so far.
+    pub fn faults_injected(&self) -> HashMap<FaultKind, u32> {
+        self.lock()
+            .plan
+            .as_ref()
+            .map(|p| p.injected.clone())
+            .unwrap_or_default()
+    }
+
+    /// Downloads of this stored item whose whole body was sent (faulted ones do not count).
     pub fn download_count(&self, stored_id: &str) -> u32 {
         self.lock().downloads.get(stored_id).copied().unwrap_or(0)
     }
@@ -510,16 +556,35 @@ impl FromRequestParts<FakeCloud> for Caller {
 }
 
 /// Latency, request counters and injected faults, for every request including rejected ones.
-async fn observe(State(cloud): State<FakeCloud>, req: Request, next: Next) -> Response {
+async fn observe(State(cloud): State<FakeCloud>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    let (latency, fault) = {
+    let (latency, fault, random) = {
         let mut st = cloud.lock();
         let segments: Vec<&str> = path.trim_start_matches("/api/2/").split('/').collect();
-        match segments.as_slice() {
-            ["idp", "token"] => st.token_requests += 1,
-            ["reports", _, "stored"] => st.listing_requests += 1,
-            ["reports", _, "stored", _] => st.download_requests += 1,
-            _ => {}
+        let endpoint = match segments.as_slice() {
+            ["idp", "token"] => {
+                st.token_requests += 1;
+                Endpoint::Token
+            }
+            ["reports", _, "stored"] => {
+                st.listing_requests += 1;
+                Endpoint::Listing
+            }
+            ["reports", _, "stored", _] => {
+                st.download_requests += 1;
+                Endpoint::Download
+            }
+            _ => Endpoint::Json,
+        };
+        let random = st.plan.as_mut().and_then(|p| {
+            let stall = p.plan.stall;
+            let retry_after = p.plan.retry_after;
+            p.draw(endpoint).map(|kind| (kind, stall, retry_after))
+        });
+        if let Some((FaultKind::TokenExpired, _, _)) = random
+            && let Some(token) = auth_param(req.headers(), "bearer")
+        {
+            st.tokens.remove(token);
         }
         let fault = st
             .faults
@@ -527,20 +592,40 @@ async fn observe(State(cloud): State<FakeCloud>, req: Request, next: Next) -> Re
             .find(|f| f.remaining > 0 && path.contains(&f.path_contains))
             .map(|f| {
                 f.remaining -= 1;
-                f.status
+                (f.status, f.retry_after)
             });
         st.faults.retain(|f| f.remaining > 0);
-        (st.latency, fault)
+        (st.latency, fault, random)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
     match fault {
-        Some(code) => api_error(
-            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            "Injected failure",
-        ),
-        None => next.run(req).await,
+        Some((_, Some(retry_after))) => return faults::too_many_requests(retry_after),
+        Some((code, None)) => {
+            return api_error(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                "Injected failure",
+            );
+        }
+        None => {}
+    }
+    match random {
+        Some((FaultKind::TooManyRequests, _, retry_after)) => {
+            faults::too_many_requests(retry_after)
+        }
+        Some((FaultKind::Unavailable, _, _)) => faults::unavailable(),
+        Some((FaultKind::Reset, _, _)) => faults::reset(),
+        Some((FaultKind::NotJson, _, _)) => faults::not_json(),
+        Some((
+            kind @ (FaultKind::Truncated | FaultKind::Stall | FaultKind::SizeMismatch),
+            stall,
+            _,
+        )) => {
+            req.extensions_mut().insert(Injected(kind, stall));
+            next.run(req).await
+        }
+        Some((FaultKind::TokenExpired, _, _)) | None => next.run(req).await,
     }
 }
 
@@ -555,7 +640,7 @@ fn auth_param<'h>(headers: &'h HeaderMap, scheme: &str) -> Option<&'h str> {
 }
 
 /// `errorScheme`, the body every non-idp endpoint uses for errors.
-fn api_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn api_error(status: StatusCode, message: &str) -> Response {
     let body = json!({"error": {
         "code": status.as_u16(), "domain": "PlatformAccountServer", "message": message, "details": {"info": null},
     }});
@@ -689,6 +774,7 @@ async fn list_stored(
     State(cloud): State<FakeCloud>,
     _caller: Caller,
     Path(report_id): Path<String>,
+    injected: Option<Extension<Injected>>,
 ) -> Response {
     let mut st = cloud.lock();
     let Some(report) = st.report_mut(&report_id) else {
@@ -697,7 +783,14 @@ async fn list_stored(
     apply_flips(report);
     let mut entries: Vec<&StoredEntry> = report.stored.iter().collect();
     entries.sort_by_key(|s| s.spec.created_at);
-    let items: Vec<Value> = entries.into_iter().map(listing_item).collect();
+    let mut items: Vec<Value> = entries.into_iter().map(listing_item).collect();
+    items.extend(report.raw_items.iter().cloned());
+    if let Some(Extension(Injected(FaultKind::SizeMismatch, _))) = injected
+        && let Some(item) = items.iter_mut().find(|i| i.get("size").is_some())
+        && let Some(size) = item.get("size").and_then(Value::as_u64)
+    {
+        item["size"] = json!(size + 1);
+    }
     report.listings_served = report.listings_served.saturating_add(1);
     apply_flips(report);
     Json(json!({ "items": items })).into_response()
@@ -729,8 +822,9 @@ async fn download(
     State(cloud): State<FakeCloud>,
     _caller: Caller,
     Path((report_id, stored_id)): Path<(String, String)>,
+    injected: Option<Extension<Injected>>,
 ) -> Response {
-    let mut st = cloud.lock();
+    let st = cloud.lock();
     let Some(report) = st.report(&report_id) else {
         return api_error(StatusCode::NOT_FOUND, "Report not found");
     };
@@ -742,19 +836,49 @@ async fn download(
         return api_error(StatusCode::NOT_FOUND, "Stored report not found");
     };
     let (wire, shape) = (item.wire.clone(), item.spec.shape);
-    *st.downloads.entry(stored_id).or_insert(0) += 1;
     drop(st);
-    let mut response = Response::new(axum::body::Body::from(wire.clone()));
+    let length = wire.len();
+    let body = match injected {
+        Some(Extension(Injected(FaultKind::Truncated, _))) => faults::truncated(wire),
+        Some(Extension(Injected(FaultKind::Stall, stall))) => faults::stalled(wire, stall),
+        _ => counted_body(cloud.clone(), stored_id, wire),
+    };
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(wire.len()));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if shape == BodyShape::GzipWithHeader {
         headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     response
+}
+
+/// The body in 64 KiB chunks; the download counts when the last chunk is handed over, so a
+/// client that gives up half-way through a large body is not counted as served.
+fn counted_body(cloud: FakeCloud, stored_id: String, wire: Vec<u8>) -> axum::body::Body {
+    const CHUNK: usize = 64 * 1024;
+    let wire = bytes::Bytes::from(wire);
+    if wire.is_empty() {
+        *cloud.lock().downloads.entry(stored_id).or_insert(0) += 1;
+        return axum::body::Body::empty();
+    }
+    let stream = futures::stream::unfold(0usize, move |offset| {
+        let (cloud, stored_id, wire) = (cloud.clone(), stored_id.clone(), wire.clone());
+        async move {
+            if offset >= wire.len() {
+                return None;
+            }
+            let end = (offset + CHUNK).min(wire.len());
+            if end == wire.len() {
+                *cloud.lock().downloads.entry(stored_id).or_insert(0) += 1;
+            }
+            Some((Ok::<_, std::io::Error>(wire.slice(offset..end)), end))
+        }
+    });
+    axum::body::Body::from_stream(stream)
 }
 
 // ---- helpers ----
@@ -781,92 +905,6 @@ fn gzip(plain: &[u8]) -> Vec<u8> {
     enc.write_all(plain)
         .and_then(|()| enc.finish())
         .unwrap_or_default()
-}
-
-/// splitmix64: tiny, deterministic, good enough for fake data and opaque tokens.
-#[derive(Default)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from.get(self.below(from.len() as u64) as usize)
-            .copied()
-            .unwrap_or_default()
-    }
-    /// A version-4-shaped UUID string.
-    fn uuid(&mut self) -> String {
-        let a = (self.next() & 0xffff_ffff_ffff_0fff) | 0x4000;
-        let b = (self.next() & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-        format!(
-            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xffff,
-            b >> 48,
-            b & 0xffff_ffff_ffff
-        )
-    }
-}
-
-const NAMES: &[&str] = &[
-    "Acme", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay", "Soylent", "Tyrell", "Wonka",
-];
-const SUFFIXES: &[&str] = &["GmbH", "Ltd", "Inc", "BV", "SA", "AB", "Oy"];
-const METRICS: &str = "storage_total workstations servers virtual_machines mobiles \
-    m365_mailboxes dr_compute_points local_storage google_workspace_seats";
-
-/// A small, plausible report body in `format` (csv, json or html by prefix; text otherwise).
-fn sample_content(rng: &mut SplitMix64, format: &str, at: DateTime<Utc>) -> Vec<u8> {
-    let tenants: Vec<String> = (0..6 + rng.below(6))
-        .map(|i| format!("{} {} {}", rng.pick(NAMES), rng.pick(SUFFIXES), i + 1))
-        .collect();
-    let mut rows = Vec::new();
-    for t in &tenants {
-        for m in METRICS.split_whitespace() {
-            let max = if m == "storage_total" { 1 << 40 } else { 500 };
-            rows.push((t.as_str(), m, rng.below(max)));
-        }
-    }
-    if format.starts_with("json") {
-        let period_end = at.timestamp() - 86_400;
-        let doc = json!({
-            "params": {
-                "kind": "usage_summary", "gen_date": at.timestamp(), "begin_date": period_end - 30 * 86_400,
-                "end_date": period_end, "group_id": FakeCloud::TENANT_ID, "name": "Monthly usage",
-                "report_level": 1, "report_type": 2,
-            },
-            "tenants": tenants.iter().map(|t| json!({
-                "name": t,
-                "usages": rows.iter().filter(|r| r.0 == t).map(|r| json!({"name": r.1, "value": r.2})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        });
-        return serde_json::to_vec_pretty(&doc).unwrap_or_default();
-    }
-    if format.starts_with("html") {
-        let mut html =
-            String::from("<html><head><title>Usage report</title></head><body><table>\n");
-        html.push_str("<tr><th>Tenant</th><th>Metric</th><th>Value</th></tr>\n");
-        for (t, m, v) in &rows {
-            html.push_str(&format!("<tr><td>{t}</td><td>{m}</td><td>{v}</td></tr>\n"));
-        }
-        html.push_str("</table></body></html>\n");
-        return html.into_bytes();
-    }
-    let mut csv = String::from("tenant_name,metric,value\n");
-    for (t, m, v) in &rows {
-        csv.push_str(&format!("{t},{m},{v}\n"));
-    }
-    csv.into_bytes()
 }
 
 #[cfg(test)]
