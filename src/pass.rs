@@ -427,7 +427,9 @@ async fn plan_report(
             outcome.deferred += 1;
             continue;
         }
-        if let Err(e) = check_component("stored id", &stored_id) {
+        if let Err(e) = check_component("stored id", &stored_id)
+            .and_then(|()| check_component("report format", format))
+        {
             warn!(report_id, error.message = %e, "stored item refused");
             outcome.failed += 1;
             continue;

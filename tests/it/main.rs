@@ -5,5 +5,7 @@ mod support;
 
 mod cli;
 mod config;
+mod crash;
+mod faults;
 mod pass;
 mod run;

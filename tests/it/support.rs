@@ -21,6 +21,13 @@ pub struct Options {
     pub reports: Vec<String>,
     pub keep_compressed: bool,
     pub schedule: Option<String>,
+    /// Lines for the `[http]` section.
+    pub http: String,
+    /// Lines for the `[ledger]` section, besides `path`.
+    pub ledger: String,
+    /// The archive somewhere else than `<tmp>/archive` (e.g. a small tmpfs).
+    pub archive_dir: Option<PathBuf>,
+    pub concurrency: Option<usize>,
 }
 
 pub struct TestApp {
@@ -61,15 +68,20 @@ fn toml_list(items: &[String]) -> String {
 impl TestApp {
     pub fn config_toml(&self, o: &Options) -> String {
         let schedule = o.schedule.as_deref().unwrap_or("0 0 0 1 1 * 2099");
+        let archive = o.archive_dir.as_ref().unwrap_or(&self.archive_dir);
         format!(
             "[archive]\ndir = {archive:?}\nkeep_compressed = {keep}\n\n\
-             [ledger]\npath = {ledger:?}\n\n\
-             [defaults]\nschedule = {schedule:?}\nconcurrency = 4\n\n\
+             [ledger]\npath = {ledger:?}\n{ledger_extra}\n\n\
+             [http]\n{http}\n\n\
+             [defaults]\nschedule = {schedule:?}\nconcurrency = {concurrency}\n\n\
              [daemon]\nshutdown_grace = \"10s\"\n\n\
              [log]\nlevel = \"info,report_archiver=debug\"\n\n\
              [[accounts]]\nname = {ACCOUNT:?}\nbase_url = {base:?}\nclient_id = {client:?}\n\
              client_secret_file = {secret:?}\nformats = {formats}\nreports = {reports}\n",
-            archive = self.archive_dir.display().to_string(),
+            archive = archive.display().to_string(),
+            ledger_extra = o.ledger,
+            http = o.http,
+            concurrency = o.concurrency.unwrap_or(4),
             keep = o.keep_compressed,
             ledger = self.ledger_path.display().to_string(),
             base = self.cloud.base_url,
