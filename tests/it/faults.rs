@@ -339,3 +339,71 @@ impl Drop for Unmount {
 fn scopeguard(path: std::path::PathBuf) -> Unmount {
     Unmount(path)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_reconciles_a_missing_file_and_an_untracked_one() {
+    let app = spawn_app_with(populated(1, 3), Options::default()).await;
+    assert!(app.run_once().await[0].succeeded());
+    let rows = app.ledger_rows().await;
+    // One recorded file disappears; another file appears with no ledger row at all.
+    let gone = &rows[0];
+    std::fs::remove_file(app.archive_dir.join(&gone.path)).expect("rm");
+    let stray = app.archive_dir.join("acme/stray.csv");
+    std::fs::write(&stray, b"put here by hand").expect("stray");
+
+    let out = app.bin(&["once"]).output().expect("once runs");
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("archived file is missing") && text.contains(&gone.path),
+        "{text}"
+    );
+    assert!(
+        text.contains("not in the ledger") && text.contains("acme/stray.csv"),
+        "{text}"
+    );
+    assert_eq!(app.fake.download_count(&gone.stored_id), 2, "re-fetched");
+    let bytes = std::fs::read(app.archive_dir.join(&gone.path)).expect("restored");
+    assert_eq!(sha256_hex(&bytes), gone.sha256);
+    assert!(stray.exists(), "an untracked file is never deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_on_a_read_only_filesystem_gives_a_clear_error_at_start() {
+    let app = spawn_app_with(populated(1, 1), Options::default()).await;
+    assert!(app.run_once().await[0].succeeded());
+    let mount = app.dir.path().join("ro");
+    std::fs::create_dir_all(&mount).expect("mount point");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mount)
+        .output();
+    if !matches!(&mounted, Ok(out) if out.status.success()) {
+        eprintln!(
+            "SKIPPED a_ledger_on_a_read_only_filesystem: this machine does not let the test mount a tmpfs ({mounted:?})"
+        );
+        return;
+    }
+    let unmount = scopeguard(mount.clone());
+    std::fs::copy(&app.ledger_path, mount.join("ledger.db")).expect("copy ledger");
+    let remount = std::process::Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&mount)
+        .status()
+        .expect("remount");
+    assert!(remount.success());
+    let toml = app.config_toml(&Options::default()).replace(
+        &app.ledger_path.display().to_string(),
+        &mount.join("ledger.db").display().to_string(),
+    );
+    app.write_config(&toml);
+
+    let out = app.bin(&["once"]).output().expect("once runs");
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("Read-only file system") && text.contains(&mount.display().to_string()),
+        "{text}"
+    );
+    drop(unmount);
+}
