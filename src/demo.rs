@@ -15,7 +15,7 @@ use anyhow::Context;
 use crate::app::{Daemon, Mode};
 use crate::cli::render_summary;
 use crate::config;
-use crate::fake_cloud::{FakeCloud, FakeStored};
+use crate::fake_cloud::{BodyShape, FakeCloud, FakeStored, scenario};
 use crate::pass::PassReport;
 
 /// Every format the API documents.
@@ -53,6 +53,28 @@ pub struct FakeCloudArgs {
     /// Add a new generation of stored items to every report this often (e.g. 30s)
     #[arg(long, value_parser = humantime_duration)]
     pub add_every: Option<Duration>,
+    /// The data set: `seeded` (--reports × --formats, three generations), `big` (one
+    /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding), or
+    /// `many` (--reports × 4 formats, 8–64 KiB each)
+    #[arg(long, value_enum, default_value_t = Scenario::Seeded)]
+    pub scenario: Scenario,
+    /// Size of the `big` scenarios' item, in bytes
+    #[arg(long, default_value_t = 1 << 30)]
+    pub big_size: usize,
+    /// Added to every response (e.g. 5ms)
+    #[arg(long, value_parser = humantime_duration)]
+    pub latency: Option<Duration>,
+    /// Write every download URL (one per line) to this file, for peers that fetch by URL
+    #[arg(long)]
+    pub urls_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    Seeded,
+    Big,
+    BigGz,
+    Many,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -69,12 +91,29 @@ pub async fn serve_fake_cloud(
         args.listen
     );
     let formats: Vec<&str> = args.formats.iter().map(String::as_str).collect();
-    let fake = FakeCloud::seeded(args.seed, args.reports, &formats);
+    let fake = match args.scenario {
+        Scenario::Seeded => FakeCloud::seeded(args.seed, args.reports, &formats),
+        Scenario::Big => scenario::big(args.big_size, BodyShape::Plain),
+        Scenario::BigGz => scenario::big(args.big_size, BodyShape::GzipWithHeader),
+        Scenario::Many => scenario::many(args.reports, args.seed),
+    };
+    if let Some(latency) = args.latency {
+        fake.set_latency(latency);
+    }
     write_secret(&args.secret_file)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr().context("listener address")?;
+    if let Some(path) = &args.urls_file {
+        let urls: Vec<String> = fake
+            .download_paths()
+            .into_iter()
+            .map(|p| format!("http://{addr}{p}\n"))
+            .collect();
+        std::fs::write(path, urls.concat())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     println!("fake cloud listening on http://{addr}");
     println!("use it with:\n");
     println!("[[accounts]]\nname = \"fake\"\nbase_url = \"http://{addr}\"");

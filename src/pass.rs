@@ -225,7 +225,7 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
         report.error = Some(e.to_string());
         return report;
     }
-    let report_ids = match which_reports(ctx, &mut report).await {
+    let report_ids = match which_reports(ctx).await {
         Ok(ids) => ids,
         Err(e) => {
             report.error = Some(e);
@@ -233,21 +233,32 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
         }
     };
 
+    // Listings go out side by side too: with hundreds of reports, a pass that finds
+    // nothing new is bounded by them.
+    let concurrency = ctx.account.concurrency.max(1);
+    let planned: Vec<(ReportOutcome, Vec<Download>)> = futures::stream::iter(report_ids)
+        .map(|report_id| async move {
+            let mut outcome = ReportOutcome {
+                report_id: report_id.clone(),
+                ..ReportOutcome::default()
+            };
+            match plan_report(ctx, &report_id, &mut outcome).await {
+                Ok(todo) => (outcome, todo),
+                Err(e) => {
+                    warn!(report_id = %report_id, error.message = %e, "report failed");
+                    outcome.error = Some(e);
+                    (outcome, Vec::new())
+                }
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
     let mut outcomes: BTreeMap<String, ReportOutcome> = BTreeMap::new();
     let mut downloads = Vec::new();
-    for report_id in report_ids {
-        let mut outcome = ReportOutcome {
-            report_id: report_id.clone(),
-            ..ReportOutcome::default()
-        };
-        match plan_report(ctx, &report_id, &mut outcome).await {
-            Ok(mut todo) => downloads.append(&mut todo),
-            Err(e) => {
-                warn!(report_id = %report_id, error.message = %e, "report failed");
-                outcome.error = Some(e);
-            }
-        }
-        outcomes.insert(report_id, outcome);
+    for (outcome, mut todo) in planned {
+        downloads.append(&mut todo);
+        outcomes.insert(outcome.report_id.clone(), outcome);
     }
 
     if ctx.dry_run {
@@ -260,7 +271,6 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             });
         }
     } else {
-        let concurrency = ctx.account.concurrency.max(1);
         let results: Vec<(String, Result<u64, String>)> = futures::stream::iter(downloads)
             .map(|d| async move {
                 if ctx.cancel.is_cancelled() {
@@ -295,8 +305,8 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
 
 const CANCELLED: &str = "shutting down; left for the next pass";
 
-/// The configured report ids, or every report the client can see that stores results.
-async fn which_reports(ctx: &PassContext, report: &mut PassReport) -> Result<Vec<String>, String> {
+/// The configured report ids, or every report the client can see.
+async fn which_reports(ctx: &PassContext) -> Result<Vec<String>, String> {
     if !ctx.account.reports.is_empty() {
         return Ok(ctx.account.reports.clone());
     }
@@ -305,31 +315,28 @@ async fn which_reports(ctx: &PassContext, report: &mut PassReport) -> Result<Vec
         .tenant_id()
         .await
         .map_err(|e| format!("cannot find the API client's tenant: {e}"))?;
-    let ids = ctx
-        .client
+    ctx.client
         .tenant_reports(&tenant)
         .await
-        .map_err(|e| format!("cannot list the reports of tenant {tenant}: {e}"))?;
-    let mut wanted = Vec::new();
-    for id in ids {
-        match ctx.client.report(&id).await {
-            Ok(r) if r.stores_nothing() => {
-                info!(report_id = %id, "report is emailed (result_action = send) and stores nothing; skipped");
-                report.reports.push(ReportOutcome {
-                    report_id: id,
-                    note: Some("result_action is send: nothing is stored".into()),
-                    ..ReportOutcome::default()
-                });
-            }
-            Ok(_) => wanted.push(id),
-            Err(e) => {
-                // Listing its stored items may still work; try rather than lose the report.
-                warn!(report_id = %id, error.message = %e, "cannot read the report's settings; listing its stored items anyway");
-                wanted.push(id);
-            }
+        .map_err(|e| format!("cannot list the reports of tenant {tenant}: {e}"))
+}
+
+/// Why a discovered report has nothing stored: a `send` report mails its results. Asked
+/// only for empty lists, so a pass costs one request per report.
+async fn explain_empty(ctx: &PassContext, report_id: &str, outcome: &mut ReportOutcome) {
+    match ctx.client.report(report_id).await {
+        Ok(r) if r.stores_nothing() => {
+            info!(
+                report_id,
+                "report is emailed (result_action = send) and stores nothing"
+            );
+            outcome.note = Some("result_action is send: nothing is stored".into());
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::debug!(report_id, error.message = %e, "cannot read the report's settings")
         }
     }
-    Ok(wanted)
 }
 
 /// Lists one report's stored items and returns the ones to download.
@@ -344,6 +351,9 @@ async fn plan_report(
         .stored_list(report_id)
         .await
         .map_err(|e| e.to_string())?;
+    if items.is_empty() && ctx.account.reports.is_empty() {
+        explain_empty(ctx, report_id, outcome).await;
+    }
     let (archived, deferred) = match &ctx.ledger {
         Some(ledger) => (
             ledger

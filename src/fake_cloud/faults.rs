@@ -165,8 +165,8 @@ pub(crate) fn not_json() -> Response {
 }
 
 /// Half the body, then an error: the client sees fewer bytes than Content-Length.
-pub(crate) fn truncated(wire: Vec<u8>) -> Body {
-    let half = Bytes::from(wire).slice(..);
+pub(crate) fn truncated(wire: Bytes) -> Body {
+    let half = wire;
     let cut = half.len() / 2;
     Body::from_stream(futures::stream::iter([
         Ok(half.slice(..cut)),
@@ -178,8 +178,8 @@ pub(crate) fn truncated(wire: Vec<u8>) -> Body {
 }
 
 /// Half the body, a pause of `stall`, then the rest.
-pub(crate) fn stalled(wire: Vec<u8>, stall: Duration) -> Body {
-    let all = Bytes::from(wire);
+pub(crate) fn stalled(wire: Bytes, stall: Duration) -> Body {
+    let all = wire;
     let cut = all.len() / 2;
     let (first, rest) = (all.slice(..cut), all.slice(cut..));
     let stream = futures::stream::unfold(0u8, move |step| {

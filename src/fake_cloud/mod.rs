@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 mod content;
 mod faults;
+pub mod scenario;
 
 use content::{SplitMix64, sample_content};
 use faults::{ActiveFaults, Endpoint, Injected};
@@ -155,7 +156,8 @@ pub struct StoredView {
 struct StoredEntry {
     id: String,
     spec: FakeStored,
-    wire: Vec<u8>,
+    /// Shared, so serving a 1 GiB body copies nothing.
+    wire: bytes::Bytes,
 }
 
 impl StoredEntry {
@@ -165,7 +167,7 @@ impl StoredEntry {
             format: self.spec.format.clone(),
             status: self.spec.status.clone(),
             plain: self.spec.content.clone(),
-            wire: self.wire.clone(),
+            wire: self.wire.to_vec(),
             created_at: self.spec.created_at,
         }
     }
@@ -209,6 +211,7 @@ struct Inner {
     download_requests: u32,
     token_requests: u32,
     listing_requests: u32,
+    requests: u32,
 }
 
 impl Inner {
@@ -321,10 +324,10 @@ impl FakeCloud {
     /// unknown report drops the item with a warning rather than failing the caller.
     pub fn add_stored(&self, report_id: &str, s: FakeStored) -> String {
         // Compressed once here so the served bytes and the listed `size` never disagree.
-        let wire = match s.shape {
+        let wire = bytes::Bytes::from(match s.shape {
             BodyShape::Plain => s.content.clone(),
             BodyShape::GzipWithHeader | BodyShape::GzipNoHeader => gzip(&s.content),
-        };
+        });
         let mut st = self.lock();
         let id = st.ids.uuid();
         match st.report_mut(report_id) {
@@ -397,6 +400,20 @@ impl FakeCloud {
         self.lock().latency = d;
     }
 
+    /// `/api/2/...` paths of every saved item's download, for peers that fetch by URL.
+    pub fn download_paths(&self) -> Vec<String> {
+        let st = self.lock();
+        st.reports
+            .iter()
+            .flat_map(|r| {
+                r.stored
+                    .iter()
+                    .filter(|s| s.spec.status == FakeStatus::Saved)
+                    .map(move |s| format!("/api/2/reports/{}/stored/{}", r.id, s.id))
+            })
+            .collect()
+    }
+
     /// Injects seeded random faults into every request from now on; `None` stops them.
     pub fn set_fault_plan(&self, plan: Option<FaultPlan>) {
         self.lock().plan = plan.map(ActiveFaults::new);
@@ -464,7 +481,14 @@ impl FakeCloud {
             )
             .fallback(|| async { api_error(StatusCode::NOT_FOUND, "Endpoint not found") })
             .layer(middleware::from_fn_with_state(self.clone(), observe))
+            // Outside the counting layer: the benchmark reads it between runs.
+            .route("/_fake/stats", get(stats))
             .with_state(self.clone())
+    }
+
+    /// Every API request served so far, whatever the endpoint or outcome.
+    pub fn requests(&self) -> u32 {
+        self.lock().requests
     }
 
     pub async fn serve(
@@ -560,6 +584,7 @@ async fn observe(State(cloud): State<FakeCloud>, mut req: Request, next: Next) -
     let path = req.uri().path().to_owned();
     let (latency, fault, random) = {
         let mut st = cloud.lock();
+        st.requests += 1;
         let segments: Vec<&str> = path.trim_start_matches("/api/2/").split('/').collect();
         let endpoint = match segments.as_slice() {
             ["idp", "token"] => {
@@ -856,11 +881,22 @@ async fn download(
     response
 }
 
-/// The body in 64 KiB chunks; the download counts when the last chunk is handed over, so a
+/// Request counters, for tools outside the process (the benchmark).
+async fn stats(State(cloud): State<FakeCloud>) -> Response {
+    let st = cloud.lock();
+    Json(json!({
+        "requests": st.requests,
+        "token_requests": st.token_requests,
+        "listing_requests": st.listing_requests,
+        "download_requests": st.download_requests,
+    }))
+    .into_response()
+}
+
+/// The body in 256 KiB chunks; the download counts when the last chunk is handed over, so a
 /// client that gives up half-way through a large body is not counted as served.
-fn counted_body(cloud: FakeCloud, stored_id: String, wire: Vec<u8>) -> axum::body::Body {
-    const CHUNK: usize = 64 * 1024;
-    let wire = bytes::Bytes::from(wire);
+fn counted_body(cloud: FakeCloud, stored_id: String, wire: bytes::Bytes) -> axum::body::Body {
+    const CHUNK: usize = 256 * 1024;
     if wire.is_empty() {
         *cloud.lock().downloads.entry(stored_id).or_insert(0) += 1;
         return axum::body::Body::empty();
@@ -900,7 +936,13 @@ fn wall_nanos() -> u64 {
 }
 
 fn gzip(plain: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Benchmark-sized bodies (1 GiB) would take half a minute at the default level.
+    let level = if plain.len() > 64 << 20 {
+        flate2::Compression::fast()
+    } else {
+        flate2::Compression::default()
+    };
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), level);
     // Writing into a Vec cannot fail.
     enc.write_all(plain)
         .and_then(|()| enc.finish())

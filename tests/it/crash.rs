@@ -36,8 +36,15 @@ fn populated() -> FakeCloud {
         }
     }
     // Slow enough that a pass spans the kill window.
-    fake.set_latency(Duration::from_millis(8));
+    fake.set_latency(Duration::from_millis(30));
     fake
+}
+
+fn served_bytes(fake: &FakeCloud) -> HashMap<String, Vec<u8>> {
+    fake.saved_items()
+        .into_iter()
+        .map(|(_, v)| (v.id, v.plain))
+        .collect()
 }
 
 /// Every file under a final name is whole; every ledger row names such a file.
@@ -66,19 +73,25 @@ async fn assert_consistent(app: &TestApp, served: &HashMap<String, Vec<u8>>, kil
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_never_leaves_a_partial_file_or_a_false_ledger_row() {
     let app = spawn_app_with(populated(), Options::default()).await;
-    let served: HashMap<String, Vec<u8>> = app
-        .fake
-        .saved_items()
-        .into_iter()
-        .map(|(_, v)| (v.id, v.plain))
-        .collect();
+    let report_ids = app.fake.report_ids();
     let mut seed: u64 = 0x5EED_2026;
     let mut killed_mid_pass = 0;
     for kill in 0..KILLS {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = Duration::from_millis(20 + seed % 700);
+        let delay = Duration::from_millis(50 + seed % 700);
+        // New items every round, so every pass has downloads to be killed in.
+        for k in 0..16u64 {
+            let report = &report_ids[((seed >> 8) as usize + k as usize) % report_ids.len()];
+            let body = format!("tenant,metric,value\nround{kill},k{k},{seed}\n").repeat(300);
+            let mut item = FakeStored::new("csv", body.into_bytes());
+            item.created_at =
+                chrono::DateTime::from_timestamp(1_790_000_000 + (kill * 16 + k) as i64 * 60, 0)
+                    .expect("time");
+            app.fake.add_stored(report, item);
+        }
+        let served = served_bytes(&app.fake);
         let mut child = app
             .bin(&["once"])
             .stdout(std::process::Stdio::null())
@@ -96,13 +109,14 @@ async fn sigkill_at_random_moments_never_leaves_a_partial_file_or_a_false_ledger
     eprintln!(
         "crash: {KILLS} SIGKILLs, {killed_mid_pass} while a pass ran, {} of {} items archived before the final pass",
         app.ledger_rows().await.len(),
-        served.len()
+        app.fake.saved_items().len()
     );
     assert!(
         killed_mid_pass >= KILLS / 2,
         "most kills must land mid-pass to mean anything"
     );
 
+    let served = served_bytes(&app.fake);
     let out = app.bin(&["once"]).output().expect("final pass");
     assert_eq!(
         out.status.code(),

@@ -1,0 +1,97 @@
+//! Named data sets for `fake-cloud --scenario` and the benchmark (`benches/compare.sh`).
+
+use chrono::{DateTime, Utc};
+
+use super::content::SplitMix64;
+use super::{BodyShape, FakeCloud, FakeReport, FakeStored};
+
+/// Formats of the `many` scenario: the four the vendor recommends for automation.
+const MANY_FORMATS: [&str; 4] = ["csv", "csv_v2_0", "json_v2_0", "html"];
+
+/// One report holding one `size`-byte CSV item, served as `shape`.
+pub fn big(size: usize, shape: BodyShape) -> FakeCloud {
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    let mut item = FakeStored::new("csv", csv_of_size(size, 1));
+    item.shape = shape;
+    item.created_at = at(0);
+    fake.add_stored(&report, item);
+    fake
+}
+
+/// `reports` reports × the four automation formats, each body 8–64 KiB, gzip as served by
+/// the cloud (with the header on half of them).
+pub fn many(reports: usize, seed: u64) -> FakeCloud {
+    let fake = FakeCloud::new();
+    let mut rng = SplitMix64(seed);
+    for r in 0..reports {
+        let report = fake.add_report(FakeReport::new(&MANY_FORMATS));
+        for (f, format) in MANY_FORMATS.iter().enumerate() {
+            let size = 8 * 1024 + rng.below(56 * 1024) as usize;
+            let mut item = FakeStored::new(format, csv_of_size(size, rng.next()));
+            item.shape = if (r + f) % 2 == 0 {
+                BodyShape::GzipWithHeader
+            } else {
+                BodyShape::GzipNoHeader
+            };
+            item.created_at = at((r * 4 + f) as i64);
+            fake.add_stored(&report, item);
+        }
+    }
+    fake
+}
+
+fn at(n: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_780_000_000 + n * 60, 0).unwrap_or_default()
+}
+
+/// Usage-report-like CSV of exactly `size` bytes: compresses about as well as the real ones.
+fn csv_of_size(size: usize, seed: u64) -> Vec<u8> {
+    let mut rng = SplitMix64(seed);
+    // A 1 MiB block of varied rows, repeated: cheap to make at 1 GiB, and gzip's 32 KiB
+    // window never sees the repetition.
+    let mut block = String::from("tenant_id,tenant_name,metric,value,unit\n");
+    while block.len() < 1 << 20 {
+        let n = rng.below(100_000);
+        block.push_str(&format!(
+            "{:08x}-{:04x},Customer {n},metric_{},{},{}\n",
+            rng.next() as u32,
+            rng.below(0xffff),
+            rng.below(40),
+            rng.below(1 << 40),
+            if n.is_multiple_of(2) {
+                "bytes"
+            } else {
+                "count"
+            }
+        ));
+    }
+    let block = block.into_bytes();
+    let mut out = Vec::with_capacity(size);
+    while out.len() < size {
+        let take = (size - out.len()).min(block.len());
+        out.extend_from_slice(&block[..take]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenarios_have_the_promised_shape() {
+        let big = big(3 << 20, BodyShape::Plain);
+        let items = big.saved_items();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].1.plain.len(), 3 << 20);
+        let many = many(5, 1);
+        let items = many.saved_items();
+        assert_eq!(items.len(), 20);
+        assert!(
+            items
+                .iter()
+                .all(|(_, v)| (8 * 1024..64 * 1024).contains(&v.plain.len()))
+        );
+    }
+}
