@@ -621,17 +621,22 @@ async fn place_file(temp: &Path, final_path: &Path, root: &Path) -> Result<(), A
     let root = root.to_owned();
     tokio::task::spawn_blocking(move || {
         let parent = final_path.parent().unwrap_or(&root).to_owned();
+        // The folders this file creates must be durable too: find the first one that
+        // exists already, create the rest, and fsync from the file's folder up to it.
+        let mut existing = parent.as_path();
+        while !existing.is_dir() && existing != root {
+            existing = existing.parent().unwrap_or(&root);
+        }
+        let existing = existing.to_owned();
         std::fs::create_dir_all(&parent).map_err(ArchiveError::io("create folder", &parent))?;
         std::fs::rename(&temp, &final_path)
             .map_err(ArchiveError::io("rename into", &final_path))?;
-        // fsync the folder that got the new name, and each freshly created ancestor's
-        // parent, up to the root: the rename is durable only when its directory entry is.
         let mut dir = Some(parent.as_path());
         while let Some(d) = dir {
             std::fs::File::open(d)
                 .and_then(|f| f.sync_all())
                 .map_err(ArchiveError::io("fsync folder", d))?;
-            if d == root {
+            if d == existing || d == root {
                 break;
             }
             dir = d.parent();

@@ -180,13 +180,14 @@ pub fn exit_code(reports: &[PassReport]) -> ExitCode {
 /// The table `once` and `demo` print: one row per report, then a total per account.
 pub fn render_summary(reports: &[PassReport]) -> String {
     let mut out = format!(
-        "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>12} {:>12}  {}\n",
+        "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
         "ACCOUNT",
         "REPORT",
         "FETCHED",
         "SKIPPED",
         "PENDING",
         "FAILED",
+        "DEFERRED",
         "CLOUD_FAILED",
         "BYTES",
         "NOTE"
@@ -283,5 +284,38 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => tracing::info!("SIGINT received"),
         _ = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pass::ReportOutcome;
+
+    #[test]
+    fn the_summary_header_names_every_column_of_its_rows() {
+        let pass = PassReport {
+            account: "acme".into(),
+            reports: vec![ReportOutcome {
+                report_id: "r-1".into(),
+                fetched: 1,
+                deferred: 2,
+                note: Some("x".into()),
+                ..ReportOutcome::default()
+            }],
+            ..PassReport::default()
+        };
+        let table = render_summary(&[pass]);
+        let lines: Vec<Vec<&str>> = table
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(lines[0].len(), lines[1].len(), "{table}");
+        assert_eq!(lines[0].len(), lines[2].len(), "{table}");
+        let deferred = lines[0]
+            .iter()
+            .position(|h| *h == "DEFERRED")
+            .expect("column");
+        assert_eq!(lines[1][deferred], "2");
     }
 }

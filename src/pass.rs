@@ -233,35 +233,45 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
         }
     };
 
-    // Listings go out side by side too: with hundreds of reports, a pass that finds
-    // nothing new is bounded by them.
+    // Listings go out side by side, and each report's downloads start as soon as its
+    // listing is in. The two stages run as separate futures joined by an unbounded
+    // channel: were they one chained stream, a listing waiting on the ledger's connection
+    // would not be polled while the downloads are at capacity, and the downloads would
+    // wait on that same connection for ever.
     let concurrency = ctx.account.concurrency.max(1);
-    let planned: Vec<(ReportOutcome, Vec<Download>)> = futures::stream::iter(report_ids)
-        .map(|report_id| async move {
-            let mut outcome = ReportOutcome {
-                report_id: report_id.clone(),
-                ..ReportOutcome::default()
-            };
-            match plan_report(ctx, &report_id, &mut outcome).await {
-                Ok(todo) => (outcome, todo),
-                Err(e) => {
-                    warn!(report_id = %report_id, error.message = %e, "report failed");
-                    outcome.error = Some(e);
-                    (outcome, Vec::new())
+    let outcomes: std::sync::Mutex<BTreeMap<String, ReportOutcome>> = Default::default();
+    let (todo_tx, todo_rx) = futures::channel::mpsc::unbounded::<Download>();
+    let outcomes_ref = &outcomes;
+    let listing = async move {
+        futures::stream::iter(report_ids)
+            .map(|report_id| async move {
+                let mut outcome = ReportOutcome {
+                    report_id: report_id.clone(),
+                    ..ReportOutcome::default()
+                };
+                match plan_report(ctx, &report_id, &mut outcome).await {
+                    Ok(todo) => (outcome, todo),
+                    Err(e) => {
+                        warn!(report_id = %report_id, error.message = %e, "report failed");
+                        outcome.error = Some(e);
+                        (outcome, Vec::new())
+                    }
                 }
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let mut outcomes: BTreeMap<String, ReportOutcome> = BTreeMap::new();
-    let mut downloads = Vec::new();
-    for (outcome, mut todo) in planned {
-        downloads.append(&mut todo);
-        outcomes.insert(outcome.report_id.clone(), outcome);
-    }
-
+            })
+            .buffer_unordered(concurrency)
+            .for_each(|(outcome, todo)| {
+                lock(outcomes_ref).insert(outcome.report_id.clone(), outcome);
+                for d in todo {
+                    // The receiver lives until this stage ends; a failed send cannot happen.
+                    let _ = todo_tx.unbounded_send(d);
+                }
+                futures::future::ready(())
+            })
+            .await;
+        drop(todo_tx);
+    };
     if ctx.dry_run {
+        let ((), downloads) = futures::join!(listing, todo_rx.collect::<Vec<Download>>());
         for d in &downloads {
             report.planned.push(PlannedItem {
                 report_id: d.report_id.clone(),
@@ -271,7 +281,7 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             });
         }
     } else {
-        let results: Vec<(String, Result<u64, String>)> = futures::stream::iter(downloads)
+        let downloading = todo_rx
             .map(|d| async move {
                 if ctx.cancel.is_cancelled() {
                     return (d.report_id, Err(CANCELLED.to_owned()));
@@ -280,8 +290,9 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
                 (d.report_id, result)
             })
             .buffer_unordered(concurrency)
-            .collect()
-            .await;
+            .collect::<Vec<(String, Result<u64, String>)>>();
+        let ((), results) = futures::join!(listing, downloading);
+        let mut outcomes = lock(&outcomes);
         for (report_id, result) in results {
             let Some(outcome) = outcomes.get_mut(&report_id) else {
                 continue;
@@ -299,8 +310,13 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             }
         }
     }
+    let outcomes = std::mem::take(&mut *lock(&outcomes));
     report.reports.extend(outcomes.into_values());
     report
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 const CANCELLED: &str = "shutting down; left for the next pass";
