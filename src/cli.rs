@@ -120,6 +120,9 @@ fn load(path: Option<&Path>) -> Result<Config, Failure> {
         .with_context(|| format!("invalid configuration `{}`", path.display()))
         .map_err(Failure::config)?;
     start_telemetry(config.settings.log.format, &config.settings.log.level);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     Ok(config)
 }
 
