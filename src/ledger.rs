@@ -487,6 +487,14 @@ impl Ledger {
         .await
         .map_err(query_err("list passes"))
     }
+
+    /// Rows in `archived_items` (the `report_archiver_ledger_rows` gauge).
+    pub async fn archived_count(&self) -> Result<i64, LedgerError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM archived_items")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("count archived items"))
+    }
 }
 
 #[cfg(test)]

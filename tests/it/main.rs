@@ -7,5 +7,8 @@ mod cli;
 mod config;
 mod crash;
 mod faults;
+mod logs;
 mod pass;
 mod run;
+mod secrets;
+mod service;
