@@ -10,5 +10,6 @@ mod faults;
 mod logs;
 mod pass;
 mod run;
+mod sd_notify;
 mod secrets;
 mod service;
