@@ -108,7 +108,11 @@ impl Daemon {
             (Some(lock), Some(ledger), archive)
         };
         let archive = Arc::new(archive);
-        let monitor = Monitor::new(&config)?;
+        let last_outcomes = match (&ledger, dry_run) {
+            (Some(ledger), false) => ledger.last_outcomes().await?,
+            _ => Vec::new(),
+        };
+        let monitor = Monitor::new(&config, &last_outcomes)?;
         // Only the long-running service listens: a one-shot run has no one to answer, and
         // binding a configured port there would only make it fail when the port is taken.
         let listener = match (mode, settings.server.listen) {

@@ -18,7 +18,12 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub fn new(config: &Config) -> Result<Self, NotifyError> {
+    /// `last_outcomes`: per account, the outcome (`ok`/`failed`) of its last finished pass
+    /// before this process (see `Ledger::last_outcomes`).
+    pub fn new(config: &Config, last_outcomes: &[(String, String)]) -> Result<Self, NotifyError> {
+        let previous = last_outcomes
+            .iter()
+            .map(|(account, outcome)| (account.clone(), outcome == "ok"));
         let settings = &config.settings;
         Ok(Self {
             metrics: Arc::new(Metrics::new()),
@@ -26,7 +31,7 @@ impl Monitor {
                 config.accounts.iter().map(|a| a.name.as_str()),
                 settings.server.staleness,
             )),
-            notifier: Notifier::new(&settings.notify)?.map(Arc::new),
+            notifier: Notifier::new(&settings.notify, previous)?.map(Arc::new),
         })
     }
 

@@ -7,7 +7,8 @@
 //!   incoming webhooks display as is).
 //!
 //! The webhook fires on changes only: an account's first failed pass (after a success, or
-//! its first pass at all) and its first success after failures. An outage of a day thus
+//! its first pass at all) and its first success after failures. The last outcome before
+//! the process started comes from the ledger, so this holds across restarts and `once` runs. An outage of a day thus
 //! sends two messages, not one per pass; the ping, sent after every pass, is the
 //! dead-man's switch. The URLs are secrets (they carry tokens) and never reach a log line:
 //! reqwest errors are logged `without_url()`.
@@ -70,8 +71,13 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// `None` when `[notify]` sets no URL.
-    pub fn new(settings: &NotifySettings) -> Result<Option<Self>, NotifyError> {
+    /// `None` when `[notify]` sets no URL. `previous`: per account, whether its last pass
+    /// before this process succeeded (from the ledger), so a first success after a failed
+    /// run is announced as a recovery.
+    pub fn new(
+        settings: &NotifySettings,
+        previous: impl IntoIterator<Item = (String, bool)>,
+    ) -> Result<Option<Self>, NotifyError> {
         if settings.webhook_url.is_none() && settings.ping_url.is_none() {
             return Ok(None);
         }
@@ -87,7 +93,7 @@ impl Notifier {
             http,
             webhook_url: settings.webhook_url.clone(),
             ping_url: settings.ping_url.clone(),
-            last_ok: Mutex::new(HashMap::new()),
+            last_ok: Mutex::new(previous.into_iter().collect()),
         }))
     }
 

@@ -324,3 +324,34 @@ async fn metrics_parse_as_prometheus_text_and_count_the_files_and_bytes_archived
     let out = probe(url).await;
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_is_announced_across_separate_runs_and_only_once() {
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    fake.add_stored(&report, FakeStored::new("csv", b"a\n1\n".to_vec()));
+    let (hooks, received) = spawn_receiver().await;
+    let sections = format!("[notify]\nwebhook_url = \"http://{hooks}/hook\"\ntimeout = \"2s\"\n");
+    let app = spawn_app_with(
+        fake,
+        without_retries(Options {
+            extra_sections: sections,
+            ..Options::default()
+        }),
+    )
+    .await;
+
+    app.fake.fail_next_requests("/stored", 503, 1);
+    let first = app.run_once().await;
+    assert!(!first[0].succeeded(), "{first:?}");
+    // Each run is a new process's worth of state: the last outcome comes from the ledger.
+    assert!(app.run_once().await[0].succeeded());
+    assert!(app.run_once().await[0].succeeded());
+
+    let events: Vec<String> = received
+        .hooks()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(events, ["failure", "recovery"]);
+}
