@@ -1,8 +1,14 @@
-//! `Daemon`: what `run`, `once` and `demo` share. `build` opens the ledger and the archive
-//! and builds one client per account; then either one pass per account or the scheduler.
+//! `Daemon`: what `run`, `once` and `demo` share. `build` opens the ledger and the archive,
+//! builds one client per account and (for the service) binds the `/healthz` + `/metrics`
+//! listener; then either one pass per account or the scheduler.
+//!
+//! Every finished (not dry) pass goes to the [`Monitor`]: metrics, health, notifications.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
+
+use tokio::net::TcpListener;
 
 use tokio_util::sync::CancellationToken;
 
@@ -13,9 +19,13 @@ use crate::archive::{Archive, ArchiveError};
 use crate::config::Config;
 use crate::instance::{InstanceError, InstanceLock};
 use crate::ledger::{Ledger, LedgerError};
+use crate::monitor::Monitor;
+use crate::notify::NotifyError;
 use crate::pass::{PassContext, PassReport, run_pass};
 use crate::reconcile::{ReconcileError, reconcile};
 use crate::scheduler::{SchedulerError, run_scheduled};
+use crate::server::{self, ServerError};
+use crate::systemd;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -35,6 +45,10 @@ pub enum AppError {
     Instance(#[from] InstanceError),
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
 }
 
 /// Whether a pass may write.
@@ -43,6 +57,8 @@ pub enum Mode {
     Archive,
     /// Lists what would be fetched; touches neither the archive nor the ledger.
     DryRun,
+    /// Archive, as the long-running service: also binds `[server] listen` when set.
+    Service,
 }
 
 pub struct Daemon {
@@ -52,6 +68,9 @@ pub struct Daemon {
     ledger: Option<Ledger>,
     contexts: Vec<PassContext>,
     cancel: CancellationToken,
+    monitor: Monitor,
+    dry_run: bool,
+    listener: Option<TcpListener>,
 }
 
 impl Daemon {
@@ -89,6 +108,17 @@ impl Daemon {
             (Some(lock), Some(ledger), archive)
         };
         let archive = Arc::new(archive);
+        let last_outcomes = match (&ledger, dry_run) {
+            (Some(ledger), false) => ledger.last_outcomes().await?,
+            _ => Vec::new(),
+        };
+        let monitor = Monitor::new(&config, &last_outcomes)?;
+        // Only the long-running service listens: a one-shot run has no one to answer, and
+        // binding a configured port there would only make it fail when the port is taken.
+        let listener = match (mode, settings.server.listen) {
+            (Mode::Service, Some(addr)) => Some(server::bind(addr).await?),
+            _ => None,
+        };
         let cancel = CancellationToken::new();
         let http = &settings.http;
         let options = HttpOptions {
@@ -130,7 +160,19 @@ impl Daemon {
             ledger,
             contexts,
             cancel,
+            monitor,
+            dry_run,
+            listener,
         })
+    }
+
+    /// Where `/healthz` and `/metrics` are served (the bound port when `listen` used port 0).
+    pub fn server_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    pub fn monitor(&self) -> &Monitor {
+        &self.monitor
     }
 
     pub fn ledger(&self) -> Option<&Ledger> {
@@ -145,7 +187,13 @@ impl Daemon {
 
     /// One pass for every account, the accounts side by side.
     pub async fn run_once(&self) -> Vec<PassReport> {
-        futures::future::join_all(self.contexts.iter().map(run_pass)).await
+        let reports = futures::future::join_all(self.contexts.iter().map(run_pass)).await;
+        if !self.dry_run {
+            for report in &reports {
+                self.monitor.pass_finished(report).await;
+            }
+        }
+        reports
     }
 
     /// Runs the scheduler until `shutdown` resolves, then drains and closes the ledger.
@@ -156,7 +204,41 @@ impl Daemon {
     ) -> Result<(), AppError> {
         let grace = self.config.settings.daemon.shutdown_grace;
         let archive = self.contexts.first().map(|c| c.archive.clone());
-        run_scheduled(self.contexts, self.cancel, grace, run_at_start, shutdown).await?;
+        let stop_background = CancellationToken::new();
+        if let Some(listener) = self.listener {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving /healthz and /metrics");
+            }
+            let router = server::router(self.monitor.clone(), self.ledger.clone());
+            server::spawn(listener, router, stop_background.clone());
+        }
+        systemd::spawn_watchdog(stop_background.clone());
+        let health = self.monitor.health.clone();
+        let started = {
+            let health = health.clone();
+            let accounts = self.contexts.len();
+            move || {
+                health.set_scheduler_running(true);
+                systemd::notify_ready(&format!("archiving {accounts} account(s)"));
+            }
+        };
+        let shutdown = async move {
+            shutdown.await;
+            health.set_scheduler_running(false);
+            systemd::notify_stopping();
+        };
+        let scheduled = run_scheduled(
+            self.contexts,
+            self.monitor,
+            self.cancel,
+            grace,
+            run_at_start,
+            started,
+            shutdown,
+        )
+        .await;
+        stop_background.cancel();
+        scheduled?;
         if let Some(archive) = archive {
             archive.clear_partial().await?;
         }

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -13,6 +14,7 @@ use crate::app::{Daemon, Mode};
 use crate::config::{self, Config, LogFormat};
 use crate::demo;
 use crate::pass::PassReport;
+use crate::server;
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -53,6 +55,19 @@ pub enum Command {
     FakeCloud(demo::FakeCloudArgs),
     /// Archive from a built-in fake cloud into ./demo-archive (config written to ./demo.toml)
     Demo(demo::DemoArgs),
+    /// Probe a running daemon's /healthz (needs [server] listen): exit 0 healthy, 1 not
+    Health {
+        /// The /healthz URL; reads no config, so it needs no secret
+        #[arg(
+            long,
+            env = "REPORT_ARCHIVER_HEALTH_URL",
+            default_value = "http://127.0.0.1:9754/healthz"
+        )]
+        url: String,
+        /// Give up after this long (humantime, e.g. 5s)
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
 }
 
 /// A failure with the exit code it maps to.
@@ -109,6 +124,18 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             let reports = demo::run_demo(args).await.map_err(Failure::runtime)?;
             Ok(exit_code(&reports))
         }
+        Command::Health { url, timeout } => {
+            let (healthy, body) = server::probe(&url, timeout)
+                .await
+                .with_context(|| format!("cannot probe {url}"))
+                .map_err(Failure::runtime)?;
+            println!("{body}");
+            Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
     }
 }
 
@@ -120,6 +147,9 @@ fn load(path: Option<&Path>) -> Result<Config, Failure> {
         .with_context(|| format!("invalid configuration `{}`", path.display()))
         .map_err(Failure::config)?;
     start_telemetry(config.settings.log.format, &config.settings.log.level);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     Ok(config)
 }
 
@@ -130,7 +160,7 @@ fn start_telemetry(format: LogFormat, level: &str) {
 }
 
 async fn run(config: Config, run_at_start: bool) -> Result<ExitCode, Failure> {
-    let daemon = Daemon::build(config, Mode::Archive)
+    let daemon = Daemon::build(config, Mode::Service)
         .await
         .context("cannot start")
         .map_err(Failure::runtime)?;

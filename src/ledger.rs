@@ -487,6 +487,26 @@ impl Ledger {
         .await
         .map_err(query_err("list passes"))
     }
+
+    /// Per account, the outcome (`ok` or `failed`) of its latest pass that ran to its end;
+    /// lets the notifier announce a recovery across a restart or between two `once` runs.
+    pub async fn last_outcomes(&self) -> Result<Vec<(String, String)>, LedgerError> {
+        sqlx::query_as(
+            "SELECT account, outcome FROM passes WHERE id IN
+                (SELECT MAX(id) FROM passes WHERE outcome IN ('ok', 'failed') GROUP BY account)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("last pass outcomes"))
+    }
+
+    /// Rows in `archived_items` (the `report_archiver_ledger_rows` gauge).
+    pub async fn archived_count(&self) -> Result<i64, LedgerError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM archived_items")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("count archived items"))
+    }
 }
 
 #[cfg(test)]

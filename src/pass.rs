@@ -191,7 +191,7 @@ fn log_pass(report: &PassReport) {
         report.bytes(),
     );
     if let Some(e) = &report.error {
-        warn!(error.message = %e, "pass failed");
+        warn!(error.message = %e, seconds = report.seconds, "pass failed");
     } else if report.succeeded() {
         info!(
             fetched = fields.0,

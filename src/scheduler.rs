@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::monitor::Monitor;
 use crate::pass::{PassContext, run_pass};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,7 @@ pub enum SchedulerError {
 /// One account's passes and the lock that keeps them from overlapping.
 struct AccountRunner {
     ctx: PassContext,
+    monitor: Monitor,
     busy: Arc<Mutex<()>>,
 }
 
@@ -51,8 +53,13 @@ impl AccountRunner {
         tracker.spawn(async move {
             let _guard = guard;
             // Dropping the pass drops its downloads, whose temp files remove themselves.
+            // The monitor (metrics, health, notifications) sees every pass, and its bounded
+            // notifications are inside the grace period too.
             tokio::select! {
-                _ = run_pass(&runner.ctx) => {}
+                _ = async {
+                    let report = run_pass(&runner.ctx).await;
+                    runner.monitor.pass_finished(&report).await;
+                } => {}
                 _ = hard_stop.cancelled() => {
                     warn!(account = %runner.ctx.account.name, "pass stopped at the end of the shutdown grace period");
                 }
@@ -62,12 +69,15 @@ impl AccountRunner {
 }
 
 /// Schedules every account and runs until `shutdown` resolves; then stops ticking, lets
-/// passes in flight finish within `grace`, and abandons the rest.
+/// passes in flight finish within `grace`, and abandons the rest. `started` runs once every
+/// account is scheduled and the scheduler ticks (health, systemd READY).
 pub async fn run_scheduled(
     contexts: Vec<PassContext>,
+    monitor: Monitor,
     cancel: CancellationToken,
     grace: Duration,
     run_at_start: bool,
+    started: impl FnOnce(),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SchedulerError> {
     let tracker = TaskTracker::new();
@@ -81,6 +91,7 @@ pub async fn run_scheduled(
         let account = ctx.account.name.clone();
         let runner = Arc::new(AccountRunner {
             ctx,
+            monitor: monitor.clone(),
             busy: Arc::new(Mutex::new(())),
         });
         let (job_runner, job_tracker, job_stop) =
@@ -107,6 +118,7 @@ pub async fn run_scheduled(
     }
     let mut scheduler = scheduler;
     scheduler.start().await.map_err(SchedulerError::Scheduler)?;
+    started();
     if run_at_start {
         for runner in &runners {
             runner.tick(&tracker, &hard_stop);

@@ -8,10 +8,17 @@
 //!   with every secret masked.
 //!
 //! Relative paths (archive dir, ledger, secret files) are relative to the working directory.
+//!
+//! Secret sources per account (exactly one): `client_secret`, `client_secret_file`,
+//! `client_secret_env`, or `client_secret_credential = "NAME"`, which reads
+//! `$CREDENTIALS_DIRECTORY/NAME` (systemd `LoadCredential=`) or, when that variable is unset,
+//! `/run/secrets/NAME` (Docker secrets). Problems that are not errors (a secret file others
+//! can read) end up in [`Config::warnings`], logged once logging is up.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +34,10 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/report-archiver/config.toml";
 pub const ENV_PREFIX: &str = "REPORT_ARCHIVER";
 const ENV_SEPARATOR: &str = "__";
 const MASK: &str = "********";
+/// Set by systemd for a unit with `LoadCredential=`; holds one file per credential.
+pub const CREDENTIALS_DIRECTORY_ENV: &str = "CREDENTIALS_DIRECTORY";
+/// Where Docker (compose and swarm) mounts secrets; used when systemd gave no credentials.
+pub const DOCKER_SECRETS_DIR: &str = "/run/secrets";
 const CRON_HINT: &str =
     "cron needs 6 fields: sec min hour day-of-month month day-of-week, e.g. \"0 0 * * * *\"";
 
@@ -46,6 +57,10 @@ pub struct Settings {
     pub daemon: DaemonSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub server: ServerSettings,
+    #[serde(default)]
+    pub notify: NotifySettings,
     /// Raw, as written: the secret fields are still optional here.
     #[serde(default)]
     pub accounts: Vec<AccountSettings>,
@@ -135,6 +150,35 @@ pub struct LogSettings {
     pub level: String,
 }
 
+/// `[server]`: the optional HTTP endpoint serving `/healthz` and `/metrics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on, e.g. `"127.0.0.1:9754"`; unset (the default): no endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `/healthz` answers 503 once an account has had no successful pass for this long.
+    /// Default 3 hours (two missed hourly passes). Keep it above the longest schedule gap.
+    #[serde(with = "humantime_serde")]
+    pub staleness: Duration,
+}
+
+/// `[notify]`: where to tell someone that passes fail or recover. Both URLs are optional
+/// and are treated as secrets (chat webhooks and ping URLs carry their token in the URL).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// POSTed a JSON summary when an account's pass fails after a success (or at its first
+    /// pass), and when it succeeds again after a failure. Default: unset.
+    pub webhook_url: Option<SecretString>,
+    /// healthchecks.io style: `GET <url>` after every successful pass, `GET <url>/fail`
+    /// after every failed one. Default: unset.
+    pub ping_url: Option<SecretString>,
+    /// Limit for one notification request. Default 10 seconds.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -158,6 +202,8 @@ pub struct AccountSettings {
     pub client_secret: Option<SecretString>,
     pub client_secret_file: Option<PathBuf>,
     pub client_secret_env: Option<String>,
+    /// A credential name: `$CREDENTIALS_DIRECTORY/NAME`, else `/run/secrets/NAME`.
+    pub client_secret_credential: Option<String>,
     #[serde(default)]
     pub reports: Vec<String>,
     pub schedule: Option<String>,
@@ -204,6 +250,9 @@ pub struct Config {
     pub accounts: Vec<Account>,
     /// The file it came from; `None` for [`parse_str`].
     pub source: Option<PathBuf>,
+    /// Things worth telling the operator that do not stop the daemon (secret files that
+    /// others can read); logged by the CLI once logging is set up. Never holds a secret.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -249,11 +298,37 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         }
     })?;
     let overrides = prefixed_env_vars()?;
-    let config = build(&text, Some(&overrides), &|name| std::env::var_os(name))?;
+    let mut config = build(&text, Some(&overrides), &|name| std::env::var_os(name))?;
+    let inline_secret = config
+        .settings
+        .accounts
+        .iter()
+        .any(|a| a.client_secret.is_some());
+    if inline_secret && let Some(mode) = loose_mode(path, 0o004) {
+        config.warnings.push(format!(
+            "config file `{}` holds a client secret and every user can read it (mode {mode:04o}); chmod o-r it, or move the secret to client_secret_file / client_secret_credential",
+            path.display()
+        ));
+    }
     Ok(Config {
         source: Some(path.to_path_buf()),
         ..config
     })
+}
+
+/// The file's permission bits when any of `bits` is set (unix only; elsewhere `None`).
+fn loose_mode(path: &Path, bits: u32) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+        (mode & bits != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, bits);
+        None
+    }
 }
 
 /// Like [`load`], from a string and without env overrides (tests, the demo).
@@ -312,16 +387,18 @@ fn build(
         .and_then(config::Config::try_deserialize)
         .map_err(|e| ConfigError::Parse(describe_parse_error(&e, overrides)))?;
     validate(&settings)?;
+    let mut warnings = Vec::new();
     let accounts = settings
         .accounts
         .iter()
         .enumerate()
-        .map(|(i, raw)| resolve_account(i, raw, &settings.defaults, lookup))
+        .map(|(i, raw)| resolve_account(i, raw, &settings.defaults, lookup, &mut warnings))
         .collect::<Result<_, _>>()?;
     Ok(Config {
         settings,
         accounts,
         source: None,
+        warnings,
     })
 }
 
@@ -442,6 +519,32 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if s.server.staleness.is_zero() {
+        return Err(invalid(
+            "server.staleness",
+            "must be greater than 0; use a little more than the longest gap between passes, e.g. \"3h\"",
+        ));
+    }
+    if s.notify.timeout.is_zero() {
+        return Err(invalid(
+            "notify.timeout",
+            "must be greater than 0, e.g. \"10s\"",
+        ));
+    }
+    for (key, url) in [
+        ("notify.webhook_url", &s.notify.webhook_url),
+        ("notify.ping_url", &s.notify.ping_url),
+    ] {
+        // The URL is a secret (it carries the hook's token): the message never repeats it.
+        if let Some(url) = url
+            && !is_http_url_with_query(url.expose_secret())
+        {
+            return Err(invalid(
+                key,
+                "is not an http(s) URL with a host; write it like \"https://hc-ping.com/<uuid>\"",
+            ));
+        }
+    }
     check_schedule("defaults.schedule", &s.defaults.schedule)?;
     check_concurrency("defaults.concurrency", s.defaults.concurrency)?;
     check_formats("defaults.formats", &s.defaults.formats)?;
@@ -491,6 +594,10 @@ fn validate_account(i: usize, a: &AccountSettings) -> Result<(), ConfigError> {
         ("client_secret", a.client_secret.is_some()),
         ("client_secret_file", a.client_secret_file.is_some()),
         ("client_secret_env", a.client_secret_env.is_some()),
+        (
+            "client_secret_credential",
+            a.client_secret_credential.is_some(),
+        ),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
@@ -500,7 +607,7 @@ fn validate_account(i: usize, a: &AccountSettings) -> Result<(), ConfigError> {
         [] => {
             return Err(invalid(
                 key("client_secret"),
-                "no client secret; set one of client_secret_file (recommended), client_secret_env or client_secret",
+                "no client secret; set one of client_secret_credential (systemd/Docker), client_secret_file, client_secret_env or client_secret",
             ));
         }
         many => {
@@ -509,6 +616,18 @@ fn validate_account(i: usize, a: &AccountSettings) -> Result<(), ConfigError> {
                 format!("set only one of {} (found {})", many.join(", "), many.len()),
             ));
         }
+    }
+    if let Some(name) = &a.client_secret_credential
+        && (!matches_charset(name, 64, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+        }) || name.starts_with('.'))
+    {
+        return Err(invalid(
+            key("client_secret_credential"),
+            format!(
+                "{name:?} is not a credential name; use the NAME of LoadCredential=NAME:… or of a Docker secret (1 to 64 of A-Z, a-z, 0-9, '-', '_', '.'; not starting with '.')"
+            ),
+        ));
     }
     for (n, report) in a.reports.iter().enumerate() {
         if !matches_charset(report, 64, |c| c.is_ascii_alphanumeric() || c == '-') {
@@ -537,6 +656,7 @@ fn resolve_account(
     a: &AccountSettings,
     defaults: &AccountDefaults,
     lookup: EnvLookup<'_>,
+    warnings: &mut Vec<String>,
 ) -> Result<Account, ConfigError> {
     let base_url = normalize_base_url(&a.base_url)
         .map_err(|m| invalid(format!("accounts[{i}].base_url"), m))?;
@@ -544,7 +664,7 @@ fn resolve_account(
         name: a.name.clone(),
         base_url,
         client_id: a.client_id.trim().to_owned(),
-        client_secret: resolve_secret(i, a, lookup)?,
+        client_secret: resolve_secret(i, a, lookup, warnings)?,
         reports: a.reports.clone(),
         schedule: a
             .schedule
@@ -558,10 +678,53 @@ fn resolve_account(
     })
 }
 
+/// Where `client_secret_credential = NAME` is read from: systemd's credentials directory
+/// when the unit has one, else the Docker secrets folder.
+fn credential_path(name: &str, lookup: EnvLookup<'_>) -> PathBuf {
+    match lookup(CREDENTIALS_DIRECTORY_ENV).filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join(name),
+        None => Path::new(DOCKER_SECRETS_DIR).join(name),
+    }
+}
+
+/// Reads a secret file: one trailing newline dropped; a file that group or others can read
+/// adds a warning (the secret is still used: refusing would break a working deployment).
+fn read_secret_file(
+    field: &str,
+    path: &Path,
+    key: &str,
+    warnings: &mut Vec<String>,
+) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read client secret file `{}`: {e}; create it or point {field} at the right file",
+            path.display()
+        )
+    })?;
+    if let Some(mode) = loose_mode(path, 0o044) {
+        warnings.push(format!(
+            "{key}: client secret file `{}` can be read by group or others (mode {mode:04o}); chmod 600 it, or pass it with systemd LoadCredential= or a Docker secret",
+            path.display()
+        ));
+    }
+    let trimmed = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if trimmed.trim().is_empty() {
+        return Err(format!(
+            "client secret file `{}` is empty; write the client secret into it",
+            path.display()
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
 fn resolve_secret(
     i: usize,
     a: &AccountSettings,
     lookup: EnvLookup<'_>,
+    warnings: &mut Vec<String>,
 ) -> Result<SecretString, ConfigError> {
     let secret_error = |field: &str, message: String| ConfigError::Secret {
         key: format!("accounts[{i}].{field}"),
@@ -570,26 +733,21 @@ fn resolve_secret(
     let value: String = if let Some(secret) = &a.client_secret {
         secret.expose_secret().to_owned()
     } else if let Some(path) = &a.client_secret_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let field = "client_secret_file";
+        let key = format!("accounts[{i}].{field}");
+        read_secret_file(field, path, &key, warnings).map_err(|m| secret_error(field, m))?
+    } else if let Some(name) = &a.client_secret_credential {
+        let field = "client_secret_credential";
+        let key = format!("accounts[{i}].{field}");
+        let path = credential_path(name, lookup);
+        read_secret_file(field, &path, &key, warnings).map_err(|m| {
             secret_error(
-                "client_secret_file",
-                format!("cannot read client secret file `{}`: {e}; create it or point client_secret_file at the right file", path.display()),
-            )
-        })?;
-        let trimmed = text
-            .strip_suffix("\r\n")
-            .or_else(|| text.strip_suffix('\n'))
-            .unwrap_or(&text);
-        if trimmed.trim().is_empty() {
-            return Err(secret_error(
-                "client_secret_file",
+                field,
                 format!(
-                    "client secret file `{}` is empty; write the client secret into it",
-                    path.display()
+                    "{m} (credential {name:?}: systemd LoadCredential={name}:… sets ${CREDENTIALS_DIRECTORY_ENV}; without it {DOCKER_SECRETS_DIR}/{name} is read)"
                 ),
-            ));
-        }
-        trimmed.to_owned()
+            )
+        })?
     } else if let Some(var) = &a.client_secret_env {
         let value = lookup(var)
             .and_then(|v| v.into_string().ok())
@@ -616,6 +774,12 @@ fn resolve_secret(
         ));
     }
     Ok(SecretString::from(value))
+}
+
+/// An http(s) URL with a host; query strings are allowed (notification URLs may carry them).
+fn is_http_url_with_query(raw: &str) -> bool {
+    let without_query = raw.split(['?', '#']).next().unwrap_or_default();
+    !raw.chars().any(char::is_whitespace) && normalize_base_url(without_query).is_ok()
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -745,6 +909,7 @@ impl Config {
                 client_secret: raw.client_secret.as_ref().map(|_| MASK),
                 client_secret_file: raw.client_secret_file.as_deref(),
                 client_secret_env: raw.client_secret_env.as_deref(),
+                client_secret_credential: raw.client_secret_credential.as_deref(),
                 reports: &acc.reports,
                 schedule: &acc.schedule,
                 concurrency: acc.concurrency,
@@ -758,6 +923,12 @@ impl Config {
             http: &s.http,
             daemon: &s.daemon,
             log: &s.log,
+            server: &s.server,
+            notify: EffectiveNotify {
+                webhook_url: s.notify.webhook_url.as_ref().map(|_| MASK),
+                ping_url: s.notify.ping_url.as_ref().map(|_| MASK),
+                timeout: s.notify.timeout,
+            },
             accounts,
         };
         // `{:?}` keeps a path with odd characters on the comment line.
@@ -779,7 +950,20 @@ struct Effective<'a> {
     http: &'a HttpSettings,
     daemon: &'a DaemonSettings,
     log: &'a LogSettings,
+    server: &'a ServerSettings,
+    notify: EffectiveNotify,
     accounts: Vec<EffectiveAccount<'a>>,
+}
+
+/// `[notify]` as `check-config` shows it: the URLs masked, since they carry tokens.
+#[derive(Serialize)]
+struct EffectiveNotify {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_url: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ping_url: Option<&'static str>,
+    #[serde(with = "humantime_serde")]
+    timeout: Duration,
 }
 
 #[derive(Serialize)]
@@ -793,6 +977,8 @@ struct EffectiveAccount<'a> {
     client_secret_file: Option<&'a Path>,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret_env: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret_credential: Option<&'a str>,
     reports: &'a [String],
     schedule: &'a str,
     concurrency: usize,
@@ -842,6 +1028,23 @@ impl Default for DaemonSettings {
     fn default() -> Self {
         Self {
             shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            staleness: Duration::from_secs(3 * 3600),
+        }
+    }
+}
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            ping_url: None,
+            timeout: Duration::from_secs(10),
         }
     }
 }
@@ -911,7 +1114,9 @@ mod tests {
         let doc: toml::Table = toml::from_str(EXAMPLE).unwrap();
         let defaults = parse_str(&one_account("")).unwrap().effective_toml();
         let defaults: toml::Table = toml::from_str(&defaults).unwrap();
-        for section in ["archive", "ledger", "defaults", "http", "daemon", "log"] {
+        for section in [
+            "archive", "ledger", "defaults", "http", "daemon", "log", "server", "notify",
+        ] {
             assert_eq!(doc[section], defaults[section], "[{section}]");
         }
     }
@@ -1206,6 +1411,112 @@ mod tests {
         let back = parse_str(&text.replace(MASK, "other")).unwrap();
         assert_eq!(back.accounts[0].base_url, config.accounts[0].base_url);
         assert_eq!(back.settings.http.timeout, config.settings.http.timeout);
+    }
+
+    fn with_source(source: &str) -> String {
+        one_account("").replace(&format!("client_secret = \"{SECRET}\""), source)
+    }
+
+    #[test]
+    fn a_credential_is_read_from_the_systemd_credentials_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("eu2"), format!("{SECRET}\n")).unwrap();
+        let text = with_source("client_secret_credential = \"eu2\"");
+        let creds = dir.path().as_os_str().to_owned();
+        let lookup = move |name: &str| (name == CREDENTIALS_DIRECTORY_ENV).then(|| creds.clone());
+        let config = build(&text, None, &lookup).unwrap();
+        assert_eq!(config.accounts[0].client_secret.expose_secret(), SECRET);
+    }
+
+    #[test]
+    fn without_systemd_a_credential_is_looked_for_in_docker_secrets() {
+        let text = with_source("client_secret_credential = \"no-such-credential\"");
+        let err = build(&text, None, &no_env).unwrap_err().to_string();
+        assert!(
+            err.starts_with("accounts[0].client_secret_credential:"),
+            "{err}"
+        );
+        assert!(err.contains("/run/secrets/no-such-credential"), "{err}");
+    }
+
+    #[test]
+    fn a_credential_name_with_a_slash_is_refused() {
+        let err = parse_err(&with_source("client_secret_credential = \"../eu2\""));
+        assert!(
+            err.starts_with("accounts[0].client_secret_credential:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_credential_and_a_file_together_are_two_sources() {
+        let err = parse_err(&with_source(
+            "client_secret_file = \"/x\"\nclient_secret_credential = \"eu2\"",
+        ));
+        assert!(
+            err.contains("set only one of client_secret_file, client_secret_credential"),
+            "{err}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_others_can_read_is_a_warning_without_the_secret() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = secret_file(&dir, SECRET);
+        let text = with_source(&format!(
+            "client_secret_file = {:?}",
+            path.to_string_lossy()
+        ));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(parse_str(&text).unwrap().warnings.is_empty());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let warnings = parse_str(&text).unwrap().warnings;
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("accounts[0].client_secret_file:"),
+            "{warnings:?}"
+        );
+        assert!(warnings[0].contains("0640"), "{warnings:?}");
+        assert!(!warnings[0].contains(SECRET));
+    }
+
+    #[test]
+    fn notify_urls_are_masked_and_a_bad_one_is_not_repeated() {
+        let hook = "https://hooks.example.com/T0/B0/token-that-must-not-leak";
+        let text = format!(
+            "[notify]\nwebhook_url = {hook:?}\nping_url = \"https://hc-ping.com/u?x=1\"\n{}",
+            one_account("")
+        );
+        let config = parse_str(&text).unwrap();
+        let shown = config.effective_toml();
+        assert!(!shown.contains("token-that-must-not-leak"), "{shown}");
+        assert!(!format!("{config:?}").contains("token-that-must-not-leak"));
+        let err = parse_err(&format!(
+            "[notify]\nwebhook_url = \"ftp://x/secret-token\"\n{}",
+            one_account("")
+        ));
+        assert!(err.starts_with("notify.webhook_url:"), "{err}");
+        assert!(!err.contains("secret-token"), "{err}");
+    }
+
+    #[test]
+    fn server_listen_is_optional_and_parsed_as_an_address() {
+        let config = parse_str(&one_account("")).unwrap();
+        assert_eq!(config.settings.server.listen, None);
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\nstaleness = \"5m\"\n{}",
+            one_account("")
+        );
+        let config = parse_str(&text).unwrap();
+        assert_eq!(
+            config.settings.server.listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 0)))
+        );
+        assert_eq!(config.settings.server.staleness, Duration::from_secs(300));
+        let err = parse_err(&format!("[server]\nlisten = \"nope\"\n{}", one_account("")));
+        assert!(err.contains("server.listen"), "{err}");
     }
 
     #[test]

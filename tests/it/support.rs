@@ -1,6 +1,8 @@
 //! `TestApp`: a fake cloud on 127.0.0.1:0, a temp dir with the archive, ledger and config,
 //! and helpers to drive the library or the real binary against them.
 
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -28,6 +30,10 @@ pub struct Options {
     /// The archive somewhere else than `<tmp>/archive` (e.g. a small tmpfs).
     pub archive_dir: Option<PathBuf>,
     pub concurrency: Option<usize>,
+    /// `[log] format`; default `auto`.
+    pub log_format: Option<String>,
+    /// Whole sections (`[server]`, `[notify]`) put before the account.
+    pub extra_sections: String,
 }
 
 pub struct TestApp {
@@ -37,6 +43,8 @@ pub struct TestApp {
     pub config_path: PathBuf,
     pub archive_dir: PathBuf,
     pub ledger_path: PathBuf,
+    /// The fake cloud served again after [`TestApp::take_cloud_down`]; dropping it stops it.
+    revived: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 pub async fn spawn_app(fake: FakeCloud) -> TestApp {
@@ -54,8 +62,12 @@ pub async fn spawn_app_with(fake: FakeCloud, options: Options) -> TestApp {
         fake,
         cloud,
         dir,
+        revived: None,
     };
-    std::fs::write(app.dir.path().join("secret"), FakeCloud::CLIENT_SECRET).expect("secret");
+    let secret = app.dir.path().join("secret");
+    std::fs::write(&secret, FakeCloud::CLIENT_SECRET).expect("secret");
+    // As an operator should keep it; a looser mode is logged as a warning.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     app.write_config(&app.config_toml(&options));
     app
 }
@@ -75,7 +87,8 @@ impl TestApp {
              [http]\n{http}\n\n\
              [defaults]\nschedule = {schedule:?}\nconcurrency = {concurrency}\n\n\
              [daemon]\nshutdown_grace = \"10s\"\n\n\
-             [log]\nlevel = \"info,report_archiver=debug\"\n\n\
+             [log]\nlevel = \"info,report_archiver=debug\"\nformat = {log_format:?}\n\n\
+             {extra}\n\
              [[accounts]]\nname = {ACCOUNT:?}\nbase_url = {base:?}\nclient_id = {client:?}\n\
              client_secret_file = {secret:?}\nformats = {formats}\nreports = {reports}\n",
             archive = archive.display().to_string(),
@@ -89,11 +102,34 @@ impl TestApp {
             secret = self.dir.path().join("secret").display().to_string(),
             formats = toml_list(&o.formats),
             reports = toml_list(&o.reports),
+            log_format = o.log_format.as_deref().unwrap_or("auto"),
+            extra = o.extra_sections,
         )
     }
 
     pub fn write_config(&self, toml: &str) {
         std::fs::write(&self.config_path, toml).expect("write config");
+    }
+
+    /// Takes the fake cloud off its port (connections are refused) and returns the address,
+    /// for [`TestApp::bring_cloud_back`]. An idle spare fake takes `cloud`'s place.
+    pub async fn take_cloud_down(&mut self) -> SocketAddr {
+        let spare = FakeCloud::new().spawn().await.expect("spare fake starts");
+        let addr = self.cloud.addr;
+        std::mem::replace(&mut self.cloud, spare).stop().await;
+        addr
+    }
+
+    /// Serves the same fake (same state) on `addr` again.
+    pub async fn bring_cloud_back(&mut self, addr: SocketAddr) {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("the fake cloud's port is free again");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(self.fake.clone().serve(listener, async move {
+            let _ = rx.await;
+        }));
+        self.revived = Some(tx);
     }
 
     /// One pass per account through the library, as `once` does.

@@ -1,0 +1,237 @@
+//! What `/healthz` answers: [`Health`] remembers, per account, the last pass and the last
+//! successful one; [`Health::check`] turns that into a [`HealthReport`].
+//!
+//! The rule: healthy while the scheduler runs and every account has had a successful pass
+//! within `staleness` (counted from the daemon's start until its first success). One failed
+//! pass does not make the daemon unhealthy: a cloud hiccup heals at the next pass, and a
+//! health check that flaps on it gets ignored. A failure that lasts longer than `staleness`
+//! does, and the report says why (the last error). Cancelled passes (shutdown) count as
+//! neither success nor failure.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::ledger::rfc3339;
+use crate::pass::PassReport;
+
+#[derive(Debug, Default)]
+struct AccountState {
+    last_pass_at: Option<DateTime<Utc>>,
+    last_success_at: Option<DateTime<Utc>>,
+    last_success: Option<Instant>,
+    last_error: Option<String>,
+    consecutive_failures: u32,
+}
+
+#[derive(Debug)]
+struct State {
+    scheduler_running: bool,
+    accounts: BTreeMap<String, AccountState>,
+}
+
+pub struct Health {
+    started: Instant,
+    staleness: Duration,
+    state: Mutex<State>,
+}
+
+/// The JSON body of `/healthz`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HealthReport {
+    /// `ok` or `unhealthy`.
+    pub status: &'static str,
+    /// Empty when healthy; otherwise one line per problem.
+    pub reasons: Vec<String>,
+    pub staleness_secs: u64,
+    pub accounts: Vec<AccountHealth>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AccountHealth {
+    pub account: String,
+    pub last_pass_at: Option<String>,
+    pub last_success_at: Option<String>,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+}
+
+impl HealthReport {
+    pub fn healthy(&self) -> bool {
+        self.reasons.is_empty()
+    }
+}
+
+impl Health {
+    pub fn new<'a>(accounts: impl IntoIterator<Item = &'a str>, staleness: Duration) -> Self {
+        let accounts = accounts
+            .into_iter()
+            .map(|a| (a.to_owned(), AccountState::default()))
+            .collect();
+        Self {
+            started: Instant::now(),
+            staleness,
+            state: Mutex::new(State {
+                scheduler_running: false,
+                accounts,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding this lock leaves plain data behind; keep answering.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_scheduler_running(&self, running: bool) {
+        self.lock().scheduler_running = running;
+    }
+
+    pub fn record(&self, report: &PassReport) {
+        if report.cancelled {
+            return;
+        }
+        let now = Utc::now();
+        let mut state = self.lock();
+        let account = state.accounts.entry(report.account.clone()).or_default();
+        account.last_pass_at = Some(now);
+        if report.succeeded() {
+            account.last_success_at = Some(now);
+            account.last_success = Some(Instant::now());
+            account.last_error = None;
+            account.consecutive_failures = 0;
+        } else {
+            account.consecutive_failures = account.consecutive_failures.saturating_add(1);
+            account.last_error = Some(describe_failure(report));
+        }
+    }
+
+    pub fn check(&self) -> HealthReport {
+        let state = self.lock();
+        let mut reasons = Vec::new();
+        if !state.scheduler_running {
+            reasons.push("the scheduler is not running (starting or stopping)".to_owned());
+        }
+        let mut accounts = Vec::new();
+        for (name, a) in &state.accounts {
+            let since = a.last_success.unwrap_or(self.started);
+            if since.elapsed() > self.staleness {
+                let what = match a.last_success_at {
+                    Some(at) => format!("no successful pass since {}", rfc3339(at)),
+                    None => "no successful pass since the daemon started".to_owned(),
+                };
+                let why = a
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!("; last error: {e}"))
+                    .unwrap_or_default();
+                reasons.push(format!(
+                    "account `{name}`: {what}, longer than the staleness of {}{why}",
+                    humantime::format_duration(self.staleness)
+                ));
+            }
+            accounts.push(AccountHealth {
+                account: name.clone(),
+                last_pass_at: a.last_pass_at.map(rfc3339),
+                last_success_at: a.last_success_at.map(rfc3339),
+                consecutive_failures: a.consecutive_failures,
+                last_error: a.last_error.clone(),
+            });
+        }
+        HealthReport {
+            status: if reasons.is_empty() {
+                "ok"
+            } else {
+                "unhealthy"
+            },
+            reasons,
+            staleness_secs: self.staleness.as_secs(),
+            accounts,
+        }
+    }
+}
+
+/// One line: the account's error, else the failed reports and items.
+fn describe_failure(report: &PassReport) -> String {
+    if let Some(e) = &report.error {
+        return e.clone();
+    }
+    let mut parts: Vec<String> = report
+        .reports
+        .iter()
+        .filter_map(|r| {
+            r.error
+                .as_ref()
+                .map(|e| format!("report {}: {e}", r.report_id))
+        })
+        .collect();
+    let failed = report.failed();
+    if failed > 0 {
+        parts.push(format!("{failed} item(s) failed to download"));
+    }
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pass::ReportOutcome;
+
+    fn pass(account: &str, error: Option<&str>) -> PassReport {
+        PassReport {
+            account: account.into(),
+            error: error.map(str::to_owned),
+            ..PassReport::default()
+        }
+    }
+
+    #[test]
+    fn a_failure_within_the_staleness_is_still_healthy_and_says_why() {
+        let health = Health::new(["a"], Duration::from_secs(3600));
+        health.set_scheduler_running(true);
+        health.record(&pass("a", Some("cloud down")));
+        let report = health.check();
+        assert!(report.healthy(), "{report:?}");
+        assert_eq!(report.accounts[0].consecutive_failures, 1);
+        assert_eq!(report.accounts[0].last_error.as_deref(), Some("cloud down"));
+    }
+
+    #[test]
+    fn no_success_past_the_staleness_is_unhealthy_naming_the_account_and_error() {
+        let health = Health::new(["a"], Duration::ZERO);
+        health.set_scheduler_running(true);
+        health.record(&pass("a", Some("cloud down")));
+        std::thread::sleep(Duration::from_millis(2));
+        let report = health.check();
+        assert!(!report.healthy());
+        assert!(report.reasons[0].contains("account `a`"), "{report:?}");
+        assert!(report.reasons[0].contains("cloud down"), "{report:?}");
+    }
+
+    #[test]
+    fn a_stopped_scheduler_is_unhealthy_and_cancelled_passes_change_nothing() {
+        let health = Health::new(["a"], Duration::from_secs(3600));
+        assert!(!health.check().healthy());
+        health.set_scheduler_running(true);
+        let mut cancelled = pass("a", None);
+        cancelled.cancelled = true;
+        health.record(&cancelled);
+        assert_eq!(health.check().accounts[0].last_pass_at, None);
+        health.record(&PassReport {
+            reports: vec![ReportOutcome {
+                report_id: "r".into(),
+                failed: 2,
+                ..ReportOutcome::default()
+            }],
+            ..pass("a", None)
+        });
+        let a = &health.check().accounts[0];
+        assert_eq!(
+            a.last_error.as_deref(),
+            Some("2 item(s) failed to download")
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! [`Monitor`]: where a finished pass goes besides the log: the metrics, the health state
+//! and the notifications. The scheduler and `once` call [`Monitor::pass_finished`] with
+//! each [`PassReport`]; the pass itself knows nothing of them.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::notify::{Notifier, NotifyError};
+use crate::pass::PassReport;
+
+#[derive(Clone)]
+pub struct Monitor {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    notifier: Option<Arc<Notifier>>,
+}
+
+impl Monitor {
+    /// `last_outcomes`: per account, the outcome (`ok`/`failed`) of its last finished pass
+    /// before this process (see `Ledger::last_outcomes`).
+    pub fn new(config: &Config, last_outcomes: &[(String, String)]) -> Result<Self, NotifyError> {
+        let previous = last_outcomes
+            .iter()
+            .map(|(account, outcome)| (account.clone(), outcome == "ok"));
+        let settings = &config.settings;
+        Ok(Self {
+            metrics: Arc::new(Metrics::new()),
+            health: Arc::new(Health::new(
+                config.accounts.iter().map(|a| a.name.as_str()),
+                settings.server.staleness,
+            )),
+            notifier: Notifier::new(&settings.notify, previous)?.map(Arc::new),
+        })
+    }
+
+    /// Records the pass; notifications are bounded by `notify.timeout` and never fail.
+    pub async fn pass_finished(&self, report: &PassReport) {
+        self.metrics.observe_pass(report);
+        self.health.record(report);
+        if let Some(notifier) = &self.notifier {
+            notifier.pass_finished(report).await;
+        }
+    }
+}

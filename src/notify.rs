@@ -1,0 +1,256 @@
+//! Telling someone: a webhook for failures and recoveries, a healthchecks.io-style ping
+//! after every pass. Both are best effort: a notification that fails is logged and never
+//! touches the pass or the daemon.
+//!
+//! - [`Notifier`]: built from `[notify]`; [`Notifier::pass_finished`] after each pass.
+//! - [`Event`]: what the webhook receives (JSON, with a `text` line that Slack-style
+//!   incoming webhooks display as is).
+//!
+//! The webhook fires on changes only: an account's first failed pass (after a success, or
+//! its first pass at all) and its first success after failures. The last outcome before
+//! the process started comes from the ledger, so this holds across restarts and `once` runs. An outage of a day thus
+//! sends two messages, not one per pass; the ping, sent after every pass, is the
+//! dead-man's switch. The URLs are secrets (they carry tokens) and never reach a log line:
+//! reqwest errors are logged `without_url()`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use tracing::{debug, info, warn};
+
+use crate::api::client::USER_AGENT;
+use crate::config::NotifySettings;
+use crate::ledger::rfc3339;
+use crate::pass::PassReport;
+
+/// Connecting takes at most this long (or the whole timeout, when that is shorter).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error("cannot build the HTTP client for notifications: {0}")]
+    Build(#[source] reqwest::Error),
+}
+
+/// The webhook's JSON body.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Event {
+    /// `failure` or `recovery`.
+    pub event: &'static str,
+    pub account: String,
+    /// One human line, e.g. "report-archiver: account `eu2` failed: …".
+    pub text: String,
+    pub error: Option<String>,
+    pub failed_reports: Vec<FailedReport>,
+    pub fetched: u64,
+    pub failed_items: u64,
+    pub pending: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    /// When the pass finished (RFC 3339, UTC).
+    pub at: String,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FailedReport {
+    pub report_id: String,
+    pub error: String,
+}
+
+pub struct Notifier {
+    http: reqwest::Client,
+    webhook_url: Option<SecretString>,
+    ping_url: Option<SecretString>,
+    /// Per account: did its last (not cancelled) pass succeed?
+    last_ok: Mutex<HashMap<String, bool>>,
+}
+
+impl Notifier {
+    /// `None` when `[notify]` sets no URL. `previous`: per account, whether its last pass
+    /// before this process succeeded (from the ledger), so a first success after a failed
+    /// run is announced as a recovery.
+    pub fn new(
+        settings: &NotifySettings,
+        previous: impl IntoIterator<Item = (String, bool)>,
+    ) -> Result<Option<Self>, NotifyError> {
+        if settings.webhook_url.is_none() && settings.ping_url.is_none() {
+            return Ok(None);
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(settings.timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(settings.timeout))
+            // A redirect could carry the hook's path to another host; hooks do not redirect.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(NotifyError::Build)?;
+        Ok(Some(Self {
+            http,
+            webhook_url: settings.webhook_url.clone(),
+            ping_url: settings.ping_url.clone(),
+            last_ok: Mutex::new(previous.into_iter().collect()),
+        }))
+    }
+
+    /// Pings, and posts to the webhook when the account failed or recovered. Cancelled
+    /// passes (shutdown) say nothing.
+    pub async fn pass_finished(&self, report: &PassReport) {
+        if report.cancelled {
+            return;
+        }
+        let ok = report.succeeded();
+        let previous = {
+            let mut last = self.last_ok.lock().unwrap_or_else(|e| e.into_inner());
+            last.insert(report.account.clone(), ok)
+        };
+        let event = match (ok, previous) {
+            (false, None | Some(true)) => Some(event("failure", report)),
+            (true, Some(false)) => Some(event("recovery", report)),
+            _ => None,
+        };
+        let ping = self.ping(&report.account, ok);
+        let hook = async {
+            if let Some(event) = event {
+                self.post(&event).await;
+            }
+        };
+        futures::future::join(ping, hook).await;
+    }
+
+    async fn ping(&self, account: &str, ok: bool) {
+        let Some(url) = &self.ping_url else {
+            return;
+        };
+        let url = if ok {
+            url.expose_secret().to_owned()
+        } else {
+            fail_url(url.expose_secret())
+        };
+        let result = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        match result {
+            Ok(_) => debug!(account, ok, "ping sent"),
+            Err(e) => {
+                warn!(account, error.message = %e.without_url(), "cannot send the ping (notify.ping_url); the pass is not affected")
+            }
+        }
+    }
+
+    async fn post(&self, event: &Event) {
+        let Some(url) = &self.webhook_url else {
+            return;
+        };
+        let result = self
+            .http
+            .post(url.expose_secret())
+            .json(event)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status);
+        match result {
+            Ok(_) => info!(account = %event.account, event = event.event, "webhook notified"),
+            Err(e) => warn!(
+                account = %event.account,
+                event = event.event,
+                error.message = %e.without_url(),
+                "cannot notify the webhook (notify.webhook_url); the pass is not affected"
+            ),
+        }
+    }
+}
+
+/// healthchecks.io's failure endpoint: `<url>/fail`, keeping any query string.
+fn fail_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut out = format!("{}/fail", base.trim_end_matches('/'));
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+fn event(kind: &'static str, report: &PassReport) -> Event {
+    let failed_reports: Vec<FailedReport> = report
+        .reports
+        .iter()
+        .filter_map(|r| {
+            r.error.as_ref().map(|e| FailedReport {
+                report_id: r.report_id.clone(),
+                error: e.clone(),
+            })
+        })
+        .collect();
+    let text = if kind == "recovery" {
+        format!(
+            "report-archiver: account `{}` recovered; {} file(s) archived in this pass",
+            report.account,
+            report.fetched()
+        )
+    } else {
+        let why = report.error.clone().unwrap_or_else(|| {
+            format!(
+                "{} report(s) and {} item(s) failed",
+                failed_reports.len(),
+                report.failed()
+            )
+        });
+        format!(
+            "report-archiver: account `{}` pass failed: {why}",
+            report.account
+        )
+    };
+    Event {
+        event: kind,
+        account: report.account.clone(),
+        text,
+        error: report.error.clone(),
+        failed_reports,
+        fetched: report.fetched(),
+        failed_items: report.failed(),
+        pending: report.pending(),
+        bytes: report.bytes(),
+        seconds: report.seconds,
+        at: rfc3339(Utc::now()),
+        version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fail_url_keeps_the_query() {
+        assert_eq!(
+            fail_url("https://hc-ping.com/abc"),
+            "https://hc-ping.com/abc/fail"
+        );
+        assert_eq!(fail_url("https://h/abc/"), "https://h/abc/fail");
+        assert_eq!(fail_url("https://h/abc?rid=1"), "https://h/abc/fail?rid=1");
+    }
+
+    #[test]
+    fn a_failure_event_says_which_account_and_why() {
+        let report = PassReport {
+            account: "eu2".into(),
+            error: Some("token refused".into()),
+            ..PassReport::default()
+        };
+        let e = event("failure", &report);
+        assert_eq!(e.account, "eu2");
+        assert!(e.text.contains("token refused"), "{}", e.text);
+    }
+}
