@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::instance::{InstanceError, InstanceLock};
 use crate::ledger::{Ledger, LedgerError};
 use crate::pass::{PassContext, PassReport, run_pass};
+use crate::progress::Progress;
 use crate::reconcile::{ReconcileError, reconcile};
 use crate::scheduler::{SchedulerError, run_scheduled};
 
@@ -122,6 +123,7 @@ impl Daemon {
                 dry_run,
                 max_file_size: settings.archive.max_file_size,
                 failure_backoff: settings.http.failure_backoff,
+                progress: Progress::hidden(),
             });
         }
         Ok(Self {
@@ -131,6 +133,18 @@ impl Daemon {
             contexts,
             cancel,
         })
+    }
+
+    /// Shows `progress` for every account's downloads (`once` on a terminal).
+    pub fn set_progress(&mut self, progress: Arc<Progress>) {
+        for ctx in &mut self.contexts {
+            ctx.progress = progress.clone();
+        }
+    }
+
+    /// One pass context per selected account.
+    pub fn contexts(&self) -> &[PassContext] {
+        &self.contexts
     }
 
     pub fn ledger(&self) -> Option<&Ledger> {

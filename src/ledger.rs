@@ -43,7 +43,7 @@ fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
 }
 
 /// One archived item, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct ArchivedRow {
     pub account: String,
     pub report_id: String,

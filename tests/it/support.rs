@@ -143,6 +143,25 @@ impl TestApp {
     }
 }
 
+/// The real binary with no config at all (for `--ledger PATH --archive DIR`).
+pub fn bin_without_config(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_report-archiver"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("REPORT_ARCHIVER_CONFIG");
+    cmd
+}
+
+/// Runs the binary and returns (exit code, stdout, stdout and stderr).
+pub fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let out = cmd.output().expect("the binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        output_text(&out),
+    )
+}
+
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
