@@ -16,6 +16,7 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::pass::{PassContext, PassReport, run_pass};
 use crate::progress::Progress;
 use crate::reconcile::{ReconcileError, reconcile};
+use crate::retention::{Keep, RetentionError, run_daily};
 use crate::scheduler::{SchedulerError, run_scheduled};
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub enum AppError {
     Instance(#[from] InstanceError),
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    #[error(transparent)]
+    Retention(#[from] RetentionError),
 }
 
 /// Whether a pass may write.
@@ -170,7 +173,15 @@ impl Daemon {
     ) -> Result<(), AppError> {
         let grace = self.config.settings.daemon.shutdown_grace;
         let archive = self.contexts.first().map(|c| c.archive.clone());
-        run_scheduled(self.contexts, self.cancel, grace, run_at_start, shutdown).await?;
+        let retention = self.start_retention()?;
+        let scheduled =
+            run_scheduled(self.contexts, self.cancel, grace, run_at_start, shutdown).await;
+        if let Some((stop, job)) = retention {
+            stop.cancel();
+            // A prune in flight finishes its current file; its rows are already written.
+            let _ = job.await;
+        }
+        scheduled?;
         if let Some(archive) = archive {
             archive.clear_partial().await?;
         }
@@ -179,6 +190,24 @@ impl Daemon {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+
+    /// The daily prune of `run`, when `[archive] keep` is set.
+    fn start_retention(
+        &self,
+    ) -> Result<Option<(CancellationToken, tokio::task::JoinHandle<()>)>, AppError> {
+        let (Some(keep), Some(ledger)) = (&self.config.settings.archive.keep, &self.ledger) else {
+            return Ok(None);
+        };
+        let keep = Keep::parse(keep)?;
+        let stop = CancellationToken::new();
+        let job = tokio::spawn(run_daily(
+            ledger.clone(),
+            self.config.settings.archive.dir.clone(),
+            keep,
+            stop.clone(),
+        ));
+        Ok(Some((stop, job)))
     }
 
     pub async fn close(&self) {

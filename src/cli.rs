@@ -82,6 +82,14 @@ pub enum Command {
         #[command(flatten)]
         location: Location,
     },
+    /// Delete archived files older than `[archive] keep`; the ledger marks them pruned
+    Prune {
+        /// List what would be deleted and delete nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script
     Completions {
         #[arg(value_enum)]
@@ -158,6 +166,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             json,
             location,
         } => operator::verify(cli.config.as_deref(), &location, repair, json).await,
+        Command::Prune { dry_run, json } => {
+            operator::prune(cli.config.as_deref(), dry_run, json).await
+        }
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "report-archiver", &mut std::io::stdout());

@@ -25,6 +25,7 @@ pub mod pass;
 pub mod progress;
 pub mod reconcile;
 pub mod reports;
+pub mod retention;
 pub mod scheduler;
 pub mod telemetry;
 pub mod verify;

@@ -1,4 +1,4 @@
-//! CLI glue for the operator's commands: `reports`, `ledger …` and `verify`.
+//! CLI glue for the operator's commands: `reports`, `ledger …`, `verify` and `prune`.
 //!
 //! Each finds the ledger and archive ([`Location`]: `--ledger PATH --archive DIR`, else the
 //! config), opens the ledger read-only unless it writes, calls the library and prints a
@@ -15,8 +15,10 @@ use crate::app::{Daemon, Mode};
 use crate::cli::{Failure, load, start_telemetry};
 use crate::config::{Config, LogFormat};
 use crate::inspect::{self, ExportFormat, RowFilter};
+use crate::instance::InstanceLock;
 use crate::ledger::{ArchivedRow, Ledger};
 use crate::progress::Progress;
+use crate::retention::{self, Keep};
 use crate::verify;
 
 /// Where an archive is when it is not where the config says (a copy, a restore).
@@ -93,7 +95,8 @@ async fn read_rows(ledger_path: &Path) -> Result<Vec<ArchivedRow>, Failure> {
             ledger_path.display()
         )));
     };
-    let rows = ledger.archived_rows().await.map_err(Failure::runtime);
+    // Pruned rows name files retention deleted on purpose: not part of the archive now.
+    let rows = ledger.live_rows().await.map_err(Failure::runtime);
     ledger.close().await;
     rows
 }
@@ -199,6 +202,63 @@ pub async fn verify(
         emit(&verify::render(&report))?;
     }
     Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub async fn prune(
+    config_path: Option<&Path>,
+    dry_run: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let config = load(config_path)?;
+    let Some(keep) = config.settings.archive.keep.as_deref() else {
+        return Err(Failure::config(anyhow::anyhow!(
+            "archive.keep is not set, so nothing is ever pruned; set e.g. keep = \"7y\" under [archive]"
+        )));
+    };
+    let keep = Keep::parse(keep).map_err(Failure::config)?;
+    let ledger_path = &config.settings.ledger.path;
+    // Deleting files while `run` works on the same archive is the daemon's job, not ours.
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(InstanceLock::acquire(ledger_path).map_err(Failure::runtime)?)
+    };
+    let ledger = if dry_run {
+        Ledger::open_read_only(ledger_path).await
+    } else {
+        Ledger::open(ledger_path, config.settings.ledger.busy_timeout)
+            .await
+            .map(Some)
+    }
+    .map_err(Failure::runtime)?;
+    let Some(ledger) = ledger else {
+        return Err(Failure::config(anyhow::anyhow!(
+            "there is no ledger at `{}`; nothing has been archived there yet",
+            ledger_path.display()
+        )));
+    };
+    let report = retention::prune(
+        &ledger,
+        &config.settings.archive.dir,
+        keep,
+        Utc::now(),
+        dry_run,
+    )
+    .await
+    .context("prune failed")
+    .map_err(Failure::runtime);
+    ledger.close().await;
+    let report = report?;
+    if json {
+        emit_json(&report)?;
+    } else {
+        emit(&retention::render(&report))?;
+    }
+    Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -10,6 +10,7 @@ mod faults;
 mod ledger;
 mod pass;
 mod progress;
+mod prune;
 mod reports;
 mod run;
 mod shell;

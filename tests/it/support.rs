@@ -28,6 +28,8 @@ pub struct Options {
     /// The archive somewhere else than `<tmp>/archive` (e.g. a small tmpfs).
     pub archive_dir: Option<PathBuf>,
     pub concurrency: Option<usize>,
+    /// `[archive] keep`, the retention span.
+    pub keep: Option<String>,
 }
 
 pub struct TestApp {
@@ -70,7 +72,7 @@ impl TestApp {
         let schedule = o.schedule.as_deref().unwrap_or("0 0 0 1 1 * 2099");
         let archive = o.archive_dir.as_ref().unwrap_or(&self.archive_dir);
         format!(
-            "[archive]\ndir = {archive:?}\nkeep_compressed = {keep}\n\n\
+            "[archive]\ndir = {archive:?}\nkeep_compressed = {keep}\n{retention}\n\
              [ledger]\npath = {ledger:?}\n{ledger_extra}\n\n\
              [http]\n{http}\n\n\
              [defaults]\nschedule = {schedule:?}\nconcurrency = {concurrency}\n\n\
@@ -83,6 +85,11 @@ impl TestApp {
             http = o.http,
             concurrency = o.concurrency.unwrap_or(4),
             keep = o.keep_compressed,
+            retention = o
+                .keep
+                .as_ref()
+                .map(|k| format!("keep = {k:?}\n"))
+                .unwrap_or_default(),
             ledger = self.ledger_path.display().to_string(),
             base = self.cloud.base_url,
             client = FakeCloud::CLIENT_ID,
