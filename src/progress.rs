@@ -75,10 +75,13 @@ impl Progress {
         }
     }
 
-    /// Leaves the final state on screen.
+    /// Leaves the final state on screen, on a line of its own.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish();
+            // indicatif leaves the cursor at the end of the bar; what follows (the summary
+            // table on stdout, which shares the terminal) must start on a new line.
+            eprintln!();
         }
     }
 }
