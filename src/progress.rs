@@ -1,12 +1,14 @@
 //! A live progress bar on stderr for `once` and `verify`: items and bytes, rate, ETA.
 //!
-//! Shown only when stderr is a terminal; otherwise [`Progress`] does nothing, so a service,
-//! a pipe or a log file gets the logs and nothing else. Work can be added while it runs
-//! (a pass learns what to fetch report by report).
+//! - [`Progress`]: shown only when stderr is a terminal; otherwise it does nothing, so a
+//!   service, a pipe or a log file gets the logs and nothing else. Work can be added while
+//!   it runs (a pass learns what to fetch report by report).
+//! - [`LogWriter`]: the log writer; it lifts the bar off the screen for each log line, so
+//!   lines and bar do not garble each other.
 
-use std::io::IsTerminal;
-use std::sync::Arc;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -41,6 +43,7 @@ impl Progress {
         bar.set_prefix("0/0");
         // Keeps the spinner and the rate moving while a large file is being handled.
         bar.enable_steady_tick(Duration::from_millis(200));
+        *ACTIVE.lock().unwrap_or_else(PoisonError::into_inner) = Some(bar.clone());
         Arc::new(Self {
             bar: Some(bar),
             ..Self::default()
@@ -78,10 +81,46 @@ impl Progress {
     /// Leaves the final state on screen, on a line of its own.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
+            ACTIVE.lock().unwrap_or_else(PoisonError::into_inner).take();
             bar.finish();
             // indicatif leaves the cursor at the end of the bar; what follows (the summary
             // table on stdout, which shares the terminal) must start on a new line.
             eprintln!();
         }
+    }
+}
+
+/// The bar on screen, if any: the log writer must lift it for each line.
+static ACTIVE: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Writes log lines to stderr, around the progress bar when one is drawn.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The fmt layer writes each event with one `write_all`, so a whole line goes out
+        // while the bar is lifted.
+        let bar = ACTIVE
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match bar {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(buf))?,
+            None => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        *self
     }
 }
