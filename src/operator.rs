@@ -90,15 +90,19 @@ async fn read_rows(ledger_path: &Path) -> Result<Vec<ArchivedRow>, Failure> {
         .await
         .map_err(Failure::runtime)?
     else {
-        return Err(Failure::config(anyhow::anyhow!(
-            "there is no ledger at `{}`; check --ledger or ledger.path (nothing has been archived there yet)",
-            ledger_path.display()
-        )));
+        return Err(no_ledger(ledger_path));
     };
     // Pruned rows name files retention deleted on purpose: not part of the archive now.
     let rows = ledger.live_rows().await.map_err(Failure::runtime);
     ledger.close().await;
     rows
+}
+
+fn no_ledger(path: &Path) -> Failure {
+    Failure::config(anyhow::anyhow!(
+        "there is no ledger at `{}`; check --ledger or ledger.path (nothing has been archived there yet)",
+        path.display()
+    ))
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
@@ -221,6 +225,10 @@ pub async fn prune(
     };
     let keep = Keep::parse(keep).map_err(Failure::config)?;
     let ledger_path = &config.settings.ledger.path;
+    // Checked first: opening for writing would create an empty ledger (and its lock file).
+    if !ledger_path.exists() {
+        return Err(no_ledger(ledger_path));
+    }
     // Deleting files while `run` works on the same archive is the daemon's job, not ours.
     let _lock = if dry_run {
         None
@@ -236,10 +244,7 @@ pub async fn prune(
     }
     .map_err(Failure::runtime)?;
     let Some(ledger) = ledger else {
-        return Err(Failure::config(anyhow::anyhow!(
-            "there is no ledger at `{}`; nothing has been archived there yet",
-            ledger_path.display()
-        )));
+        return Err(no_ledger(ledger_path));
     };
     let report = retention::prune(
         &ledger,

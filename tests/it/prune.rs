@@ -123,3 +123,20 @@ async fn a_bad_keep_is_a_config_error_naming_the_key_and_prune_without_keep_says
     assert_eq!(code, Some(2), "{text}");
     assert!(text.contains("archive.keep is not set"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_without_a_ledger_says_so_and_creates_nothing() {
+    let app = spawn_app_with(
+        FakeCloud::new(),
+        Options {
+            keep: Some("1y".into()),
+            ..Options::default()
+        },
+    )
+    .await;
+    let (code, _, text) = run(&mut app.bin(&["prune"]));
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("there is no ledger"), "{text}");
+    assert!(!app.ledger_path.exists());
+    assert!(!app.ledger_path.with_extension("db.lock").exists());
+}
