@@ -22,7 +22,9 @@ use crate::ledger::{Ledger, LedgerError};
 use crate::monitor::Monitor;
 use crate::notify::NotifyError;
 use crate::pass::{PassContext, PassReport, run_pass};
+use crate::progress::Progress;
 use crate::reconcile::{ReconcileError, reconcile};
+use crate::retention::{Keep, RetentionError, run_daily};
 use crate::scheduler::{SchedulerError, run_scheduled};
 use crate::server::{self, ServerError};
 use crate::systemd;
@@ -49,6 +51,8 @@ pub enum AppError {
     Server(#[from] ServerError),
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    #[error(transparent)]
+    Retention(#[from] RetentionError),
 }
 
 /// Whether a pass may write.
@@ -152,6 +156,7 @@ impl Daemon {
                 dry_run,
                 max_file_size: settings.archive.max_file_size,
                 failure_backoff: settings.http.failure_backoff,
+                progress: Progress::hidden(),
             });
         }
         Ok(Self {
@@ -173,6 +178,18 @@ impl Daemon {
 
     pub fn monitor(&self) -> &Monitor {
         &self.monitor
+    }
+
+    /// Shows `progress` for every account's downloads (`once` on a terminal).
+    pub fn set_progress(&mut self, progress: Arc<Progress>) {
+        for ctx in &mut self.contexts {
+            ctx.progress = progress.clone();
+        }
+    }
+
+    /// One pass context per selected account.
+    pub fn contexts(&self) -> &[PassContext] {
+        &self.contexts
     }
 
     pub fn ledger(&self) -> Option<&Ledger> {
@@ -204,6 +221,7 @@ impl Daemon {
     ) -> Result<(), AppError> {
         let grace = self.config.settings.daemon.shutdown_grace;
         let archive = self.contexts.first().map(|c| c.archive.clone());
+        let retention = self.start_retention()?;
         let stop_background = CancellationToken::new();
         if let Some(listener) = self.listener {
             if let Ok(addr) = listener.local_addr() {
@@ -238,6 +256,11 @@ impl Daemon {
         )
         .await;
         stop_background.cancel();
+        if let Some((stop, job)) = retention {
+            stop.cancel();
+            // A prune in flight finishes its current file; its rows are already written.
+            let _ = job.await;
+        }
         scheduled?;
         if let Some(archive) = archive {
             archive.clear_partial().await?;
@@ -247,6 +270,24 @@ impl Daemon {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+
+    /// The daily prune of `run`, when `[archive] keep` is set.
+    fn start_retention(
+        &self,
+    ) -> Result<Option<(CancellationToken, tokio::task::JoinHandle<()>)>, AppError> {
+        let (Some(keep), Some(ledger)) = (&self.config.settings.archive.keep, &self.ledger) else {
+            return Ok(None);
+        };
+        let keep = Keep::parse(keep)?;
+        let stop = CancellationToken::new();
+        let job = tokio::spawn(run_daily(
+            ledger.clone(),
+            self.config.settings.archive.dir.clone(),
+            keep,
+            stop.clone(),
+        ));
+        Ok(Some((stop, job)))
     }
 
     pub async fn close(&self) {

@@ -13,7 +13,9 @@ use clap::{Parser, Subcommand};
 use crate::app::{Daemon, Mode};
 use crate::config::{self, Config, LogFormat};
 use crate::demo;
+use crate::operator::{self, LedgerCommand, Location};
 use crate::pass::PassReport;
+use crate::progress::Progress;
 use crate::server;
 use crate::telemetry;
 
@@ -68,6 +70,48 @@ pub enum Command {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
+    /// The reports the API client can see, their settings, and how much of each is archived
+    Reports {
+        /// Only this account
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// What the ledger holds: list, stats, export
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Re-hash every archived file against the ledger: 0 intact, 1 findings
+    Verify {
+        /// Quarantine changed files and fetch missing and changed items again
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Delete archived files older than `[archive] keep`; the ledger marks them pruned
+    Prune {
+        /// List what would be deleted and delete nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout
+    Man,
 }
 
 /// A failure with the exit code it maps to.
@@ -136,12 +180,41 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
                 ExitCode::from(1)
             })
         }
+        Command::Reports {
+            account,
+            json,
+            location,
+        } => operator::reports(cli.config.as_deref(), &location, account.as_deref(), json).await,
+        Command::Ledger { command, location } => {
+            operator::ledger(cli.config.as_deref(), &location, command).await
+        }
+        Command::Verify {
+            repair,
+            json,
+            location,
+        } => operator::verify(cli.config.as_deref(), &location, repair, json).await,
+        Command::Prune { dry_run, json } => {
+            operator::prune(cli.config.as_deref(), dry_run, json).await
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "report-archiver", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd)
+                .render(&mut std::io::stdout())
+                .context("cannot write the man page")
+                .map_err(Failure::runtime)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
 /// Loads the config named by `--config`, `$REPORT_ARCHIVER_CONFIG` or the default path,
 /// then starts logging as it says.
-fn load(path: Option<&Path>) -> Result<Config, Failure> {
+pub fn load(path: Option<&Path>) -> Result<Config, Failure> {
     let path = path.unwrap_or(Path::new(config::DEFAULT_CONFIG_PATH));
     let config = config::load(Some(path))
         .with_context(|| format!("invalid configuration `{}`", path.display()))
@@ -153,7 +226,7 @@ fn load(path: Option<&Path>) -> Result<Config, Failure> {
     Ok(config)
 }
 
-fn start_telemetry(format: LogFormat, level: &str) {
+pub fn start_telemetry(format: LogFormat, level: &str) {
     if let Err(e) = telemetry::init(format, level) {
         eprintln!("warning: logging could not be set up: {e}");
     }
@@ -189,7 +262,14 @@ async fn once(config: Config, dry_run: bool, account: Option<&str>) -> Result<Ex
             "no account named `{name}` in the configuration"
         )));
     }
+    let progress = if dry_run {
+        Progress::hidden()
+    } else {
+        Progress::on_terminal("archiving")
+    };
+    daemon.set_progress(progress.clone());
     let reports = daemon.run_once().await;
+    progress.finish();
     daemon.close().await;
     if dry_run {
         print!("{}", render_plan(&reports));

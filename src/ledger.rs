@@ -43,7 +43,7 @@ fn query_err(what: &'static str) -> impl FnOnce(sqlx::Error) -> LedgerError {
 }
 
 /// One archived item, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
 pub struct ArchivedRow {
     pub account: String,
     pub report_id: String,
@@ -200,7 +200,8 @@ impl Ledger {
         self.pool.close().await;
     }
 
-    /// The stored ids of one report already archived.
+    /// The stored ids of one report already archived, pruned ones included (retention
+    /// deleted their files on purpose; fetching them again would undo it).
     pub async fn archived_ids(
         &self,
         account: &str,
@@ -465,6 +466,43 @@ impl Ledger {
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("list archived items"))
+    }
+
+    /// Archived rows whose files are still kept (not pruned), ordered as
+    /// [`Ledger::archived_rows`]: what `ledger`, `verify` and `prune` work on.
+    pub async fn live_rows(&self) -> Result<Vec<ArchivedRow>, LedgerError> {
+        sqlx::query_as(
+            "SELECT account, report_id, stored_id, report_format, created_at, listed_size,
+                wire_bytes, stored_bytes, sha256, compressed, path, fetched_at
+             FROM archived_items WHERE pruned_at IS NULL
+             ORDER BY account, report_id, created_at, report_format",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list kept items"))
+    }
+
+    /// Marks an item's file as deleted by retention. The row stays, so `archived_ids`
+    /// still holds it and no later pass fetches the item again.
+    pub async fn mark_pruned(
+        &self,
+        account: &str,
+        report_id: &str,
+        stored_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE archived_items SET pruned_at = ?
+             WHERE account = ? AND report_id = ? AND stored_id = ?",
+        )
+        .bind(rfc3339(at))
+        .bind(account)
+        .bind(report_id)
+        .bind(stored_id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("mark item pruned"))?;
+        Ok(())
     }
 
     /// Stored ids the cloud reported failed, as (account, report_id, stored_id).

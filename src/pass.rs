@@ -18,6 +18,7 @@ use crate::api::{ApiError, CloudClient, StoredItem, StoredStatus};
 use crate::archive::{Archive, ArchiveError, ArchiveTarget, BodyInfo, check_component};
 use crate::config::Account;
 use crate::ledger::{ArchivedRow, ItemKey, Ledger, LedgerError, PassTotals, rfc3339};
+use crate::progress::Progress;
 
 /// Everything a pass needs, shared by the passes of one account.
 #[derive(Clone)]
@@ -33,6 +34,8 @@ pub struct PassContext {
     pub max_file_size: u64,
     /// `[http] failure_backoff`.
     pub failure_backoff: Duration,
+    /// The live progress bar of `once` on a terminal; hidden otherwise.
+    pub progress: Arc<Progress>,
 }
 
 /// What one report's part of a pass did.
@@ -261,6 +264,10 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             .buffer_unordered(concurrency)
             .for_each(|(outcome, todo)| {
                 lock(outcomes_ref).insert(outcome.report_id.clone(), outcome);
+                if !ctx.dry_run {
+                    ctx.progress
+                        .add_work(todo.len() as u64, todo.iter().map(planned_bytes).sum());
+                }
                 for d in todo {
                     // The receiver lives until this stage ends; a failed send cannot happen.
                     let _ = todo_tx.unbounded_send(d);
@@ -284,9 +291,11 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
         let downloading = todo_rx
             .map(|d| async move {
                 if ctx.cancel.is_cancelled() {
+                    ctx.progress.item_done(planned_bytes(&d));
                     return (d.report_id, Err(CANCELLED.to_owned()));
                 }
                 let result = download_one(ctx, &d).await;
+                ctx.progress.item_done(planned_bytes(&d));
                 (d.report_id, result)
             })
             .buffer_unordered(concurrency)
@@ -317,6 +326,11 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The listing's size: what the progress bar counts for an item, done or not.
+fn planned_bytes(d: &Download) -> u64 {
+    d.item.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0)
 }
 
 const CANCELLED: &str = "shutting down; left for the next pass";
@@ -511,6 +525,31 @@ async fn download_one(ctx: &PassContext, d: &Download) -> Result<u64, String> {
     }
     .instrument(span)
     .await
+}
+
+/// Fetches one stored item again, archives and records it exactly as a pass does, with
+/// the same retries (`verify --repair`); returns the new ledger row.
+pub async fn refetch(
+    ctx: &PassContext,
+    report_id: &str,
+    item: StoredItem,
+) -> Result<ArchivedRow, String> {
+    check_component("report id", report_id).map_err(|e| e.to_string())?;
+    let stored_id = item
+        .id
+        .clone()
+        .ok_or_else(|| "the stored item has no id".to_owned())?;
+    check_component("stored id", &stored_id).map_err(|e| e.to_string())?;
+    let d = Download {
+        report_id: report_id.to_owned(),
+        stored_id,
+        item,
+    };
+    let policy = ctx.client.retry_policy();
+    policy
+        .run(&d.stored_id, || fetch_and_record(ctx, &d))
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Why one item could not be archived in one attempt.

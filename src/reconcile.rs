@@ -43,7 +43,9 @@ pub async fn reconcile(
             path: archive.root().to_owned(),
             source: std::io::Error::other(e.to_string()),
         })??;
-    let rows = ledger.archived_rows().await?;
+    // Pruned rows name files retention deleted on purpose: marking them missing would make
+    // the next pass fetch them again and undo the retention.
+    let rows = ledger.live_rows().await?;
     let mut found = Reconciliation::default();
     let mut recorded = HashSet::with_capacity(rows.len());
     for row in &rows {

@@ -63,7 +63,8 @@ type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
 /// An invalid filter (naming `RUST_LOG` or `log.level`), or a subscriber already installed.
 pub fn init(format: LogFormat, level: &str) -> Result<(), TelemetryError> {
     let filter = build_filter(level)?;
-    let layer = fmt_layer(format, Sink::detect(), std::io::stderr);
+    // Through the progress bar's writer: on a terminal, log lines go above the bar.
+    let layer = fmt_layer(format, Sink::detect(), crate::progress::LogWriter);
     tracing_subscriber::registry()
         .with(layer)
         .with(filter)

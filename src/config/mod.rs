@@ -78,6 +78,10 @@ pub struct ArchiveSettings {
     /// string with a unit (`"512MiB"`, `"10GiB"`). Default 10 GiB.
     #[serde(with = "byte_size")]
     pub max_file_size: u64,
+    /// Retention: files whose `created_at` is older than this are deleted by `prune` and a
+    /// daily job in `run` (e.g. `"7y"`, `"18months"`, `"400d"`). Default: kept forever.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep: Option<String>,
 }
 
 /// `[ledger]`: the SQLite file that remembers what was archived.
@@ -545,6 +549,9 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
             ));
         }
     }
+    if let Some(keep) = &s.archive.keep {
+        crate::retention::Keep::parse(keep).map_err(|e| invalid("archive.keep", e.to_string()))?;
+    }
     check_schedule("defaults.schedule", &s.defaults.schedule)?;
     check_concurrency("defaults.concurrency", s.defaults.concurrency)?;
     check_formats("defaults.formats", &s.defaults.formats)?;
@@ -991,6 +998,7 @@ impl Default for ArchiveSettings {
             dir: PathBuf::from("/var/lib/report-archiver/archive"),
             keep_compressed: false,
             max_file_size: 10 * 1024 * 1024 * 1024,
+            keep: None,
         }
     }
 }

@@ -1,15 +1,20 @@
 //! One integration binary (one link step): every behaviour against the built-in fake cloud
 //! on 127.0.0.1, a real SQLite ledger and real files in a temp dir.
 
-mod support;
-
 mod cli;
 mod config;
 mod crash;
 mod faults;
+mod ledger;
 mod logs;
 mod pass;
+mod progress;
+mod prune;
+mod reports;
 mod run;
 mod sd_notify;
 mod secrets;
 mod service;
+mod shell;
+mod support;
+mod verify;

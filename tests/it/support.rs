@@ -34,6 +34,8 @@ pub struct Options {
     pub log_format: Option<String>,
     /// Whole sections (`[server]`, `[notify]`) put before the account.
     pub extra_sections: String,
+    /// `[archive] keep`, the retention span.
+    pub keep: Option<String>,
 }
 
 pub struct TestApp {
@@ -82,7 +84,7 @@ impl TestApp {
         let schedule = o.schedule.as_deref().unwrap_or("0 0 0 1 1 * 2099");
         let archive = o.archive_dir.as_ref().unwrap_or(&self.archive_dir);
         format!(
-            "[archive]\ndir = {archive:?}\nkeep_compressed = {keep}\n\n\
+            "[archive]\ndir = {archive:?}\nkeep_compressed = {keep}\n{retention}\n\
              [ledger]\npath = {ledger:?}\n{ledger_extra}\n\n\
              [http]\n{http}\n\n\
              [defaults]\nschedule = {schedule:?}\nconcurrency = {concurrency}\n\n\
@@ -96,6 +98,11 @@ impl TestApp {
             http = o.http,
             concurrency = o.concurrency.unwrap_or(4),
             keep = o.keep_compressed,
+            retention = o
+                .keep
+                .as_ref()
+                .map(|k| format!("keep = {k:?}\n"))
+                .unwrap_or_default(),
             ledger = self.ledger_path.display().to_string(),
             base = self.cloud.base_url,
             client = FakeCloud::CLIENT_ID,
@@ -177,6 +184,25 @@ impl TestApp {
         cmd.env_remove("RUST_LOG");
         cmd
     }
+}
+
+/// The real binary with no config at all (for `--ledger PATH --archive DIR`).
+pub fn bin_without_config(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_report-archiver"));
+    cmd.args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("REPORT_ARCHIVER_CONFIG");
+    cmd
+}
+
+/// Runs the binary and returns (exit code, stdout, stdout and stderr).
+pub fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let out = cmd.output().expect("the binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        output_text(&out),
+    )
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {

@@ -1,0 +1,325 @@
+//! CLI glue for the operator's commands: `reports`, `ledger …`, `verify` and `prune`.
+//!
+//! Each finds the ledger and archive ([`Location`]: `--ledger PATH --archive DIR`, else the
+//! config), opens the ledger read-only unless it writes, calls the library and prints a
+//! table or JSON. The work itself lives in `inspect`, `reports` and `verify`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use crate::app::{Daemon, Mode};
+use crate::cli::{Failure, load, start_telemetry};
+use crate::config::{Config, LogFormat};
+use crate::inspect::{self, ExportFormat, RowFilter};
+use crate::instance::InstanceLock;
+use crate::ledger::{ArchivedRow, Ledger};
+use crate::progress::Progress;
+use crate::retention::{self, Keep};
+use crate::verify;
+
+/// Where an archive is when it is not where the config says (a copy, a restore).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Location {
+    /// Ledger file to read instead of the config's `ledger.path` (needs --archive)
+    #[arg(long, global = true, value_name = "PATH", requires = "archive")]
+    pub ledger: Option<PathBuf>,
+    /// Archive folder to read instead of the config's `archive.dir` (needs --ledger)
+    #[arg(long, global = true, value_name = "DIR", requires = "ledger")]
+    pub archive: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum LedgerCommand {
+    /// One line per archived item, oldest first within each report
+    List {
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        report: Option<String>,
+        /// A report format such as csv or json_v2_0
+        #[arg(long)]
+        format: Option<String>,
+        /// Items created on or after this day (YYYY-MM-DD, UTC) or RFC 3339 time
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Files and bytes in total and per account, report and format; the last fetch
+    Stats {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every row as CSV or JSON, or as a checksum list for `sha256sum -c` (run it in the archive dir)
+    Export {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+    },
+}
+
+/// The ledger and archive a command works on; the config when there is one.
+struct Resolved {
+    ledger: PathBuf,
+    archive: PathBuf,
+    config: Option<Config>,
+}
+
+fn resolve(config_path: Option<&Path>, location: &Location) -> Result<Resolved, Failure> {
+    if let (Some(ledger), Some(archive)) = (&location.ledger, &location.archive) {
+        start_telemetry(LogFormat::Auto, "warn");
+        return Ok(Resolved {
+            ledger: ledger.clone(),
+            archive: archive.clone(),
+            config: None,
+        });
+    }
+    let config = load(config_path)?;
+    Ok(Resolved {
+        ledger: config.settings.ledger.path.clone(),
+        archive: config.settings.archive.dir.clone(),
+        config: Some(config),
+    })
+}
+
+async fn read_rows(ledger_path: &Path) -> Result<Vec<ArchivedRow>, Failure> {
+    let Some(ledger) = Ledger::open_read_only(ledger_path)
+        .await
+        .map_err(Failure::runtime)?
+    else {
+        return Err(no_ledger(ledger_path));
+    };
+    // Pruned rows name files retention deleted on purpose: not part of the archive now.
+    let rows = ledger.live_rows().await.map_err(Failure::runtime);
+    ledger.close().await;
+    rows
+}
+
+fn no_ledger(path: &Path) -> Failure {
+    Failure::config(anyhow::anyhow!(
+        "there is no ledger at `{}`; check --ledger or ledger.path (nothing has been archived there yet)",
+        path.display()
+    ))
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::runtime(
+            anyhow::Error::new(e).context("cannot write to stdout"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn emit_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let mut text = serde_json::to_string_pretty(value)
+        .context("cannot write JSON")
+        .map_err(Failure::runtime)?;
+    text.push('\n');
+    emit(&text)
+}
+
+pub async fn ledger(
+    config_path: Option<&Path>,
+    location: &Location,
+    command: LedgerCommand,
+) -> Result<ExitCode, Failure> {
+    let place = resolve(config_path, location)?;
+    let rows = read_rows(&place.ledger).await?;
+    match command {
+        LedgerCommand::List {
+            account,
+            report,
+            format,
+            since,
+            json,
+        } => {
+            let since = since
+                .as_deref()
+                .map(inspect::parse_since)
+                .transpose()
+                .map_err(Failure::config)?;
+            let filter = RowFilter {
+                account,
+                report,
+                format,
+                since,
+            };
+            let rows = filter.apply(rows);
+            if json {
+                emit_json(&rows)?;
+            } else {
+                emit(&inspect::render_list(&rows))?;
+            }
+        }
+        LedgerCommand::Stats { json } => {
+            let stats = inspect::stats(&rows);
+            if json {
+                emit_json(&stats)?;
+            } else {
+                emit(&inspect::render_stats(&stats))?;
+            }
+        }
+        LedgerCommand::Export { format } => {
+            let text = inspect::export(&rows, format).map_err(Failure::runtime)?;
+            emit(&text)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn verify(
+    config_path: Option<&Path>,
+    location: &Location,
+    repair: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let place = resolve(config_path, location)?;
+    if repair && place.config.is_none() {
+        return Err(Failure::config(anyhow::anyhow!(
+            "verify --repair fetches from the cloud and needs the config (--config FILE), not --ledger/--archive"
+        )));
+    }
+    let rows = read_rows(&place.ledger).await?;
+    let progress = Progress::on_terminal("verifying");
+    let mut report = verify::verify(&place.archive, rows, &progress)
+        .await
+        .context("verify failed")
+        .map_err(Failure::runtime)?;
+    progress.finish();
+    if let (true, Some(config)) = (repair, place.config) {
+        let daemon = Daemon::build(config, Mode::Archive)
+            .await
+            .context("cannot start the repair")
+            .map_err(Failure::runtime)?;
+        verify::repair(&mut report, &place.archive, daemon.contexts(), Utc::now()).await;
+        daemon.close().await;
+    }
+    if json {
+        emit_json(&report)?;
+    } else {
+        emit(&verify::render(&report))?;
+    }
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub async fn prune(
+    config_path: Option<&Path>,
+    dry_run: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let config = load(config_path)?;
+    let Some(keep) = config.settings.archive.keep.as_deref() else {
+        return Err(Failure::config(anyhow::anyhow!(
+            "archive.keep is not set, so nothing is ever pruned; set e.g. keep = \"7y\" under [archive]"
+        )));
+    };
+    let keep = Keep::parse(keep).map_err(Failure::config)?;
+    let ledger_path = &config.settings.ledger.path;
+    // Checked first: opening for writing would create an empty ledger (and its lock file).
+    if !ledger_path.exists() {
+        return Err(no_ledger(ledger_path));
+    }
+    // Deleting files while `run` works on the same archive is the daemon's job, not ours.
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(InstanceLock::acquire(ledger_path).map_err(Failure::runtime)?)
+    };
+    let ledger = if dry_run {
+        Ledger::open_read_only(ledger_path).await
+    } else {
+        Ledger::open(ledger_path, config.settings.ledger.busy_timeout)
+            .await
+            .map(Some)
+    }
+    .map_err(Failure::runtime)?;
+    let Some(ledger) = ledger else {
+        return Err(no_ledger(ledger_path));
+    };
+    let report = retention::prune(
+        &ledger,
+        &config.settings.archive.dir,
+        keep,
+        Utc::now(),
+        dry_run,
+    )
+    .await
+    .context("prune failed")
+    .map_err(Failure::runtime);
+    ledger.close().await;
+    let report = report?;
+    if json {
+        emit_json(&report)?;
+    } else {
+        emit(&retention::render(&report))?;
+    }
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub async fn reports(
+    config_path: Option<&Path>,
+    location: &Location,
+    account: Option<&str>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    if location.ledger.is_some() {
+        return Err(Failure::config(anyhow::anyhow!(
+            "reports asks the cloud and needs the config (--config FILE), not --ledger/--archive"
+        )));
+    }
+    let place = resolve(config_path, location)?;
+    let Some(config) = place.config else {
+        return Err(Failure::config(anyhow::anyhow!(
+            "reports needs --config FILE"
+        )));
+    };
+    // Dry-run mode: builds the clients without opening the archive or writing anything.
+    let mut daemon = Daemon::build(config, Mode::DryRun)
+        .await
+        .context("cannot start")
+        .map_err(Failure::runtime)?;
+    if let Some(name) = account
+        && !daemon.select_account(name)
+    {
+        return Err(Failure::config(anyhow::anyhow!(
+            "no account named `{name}` in the configuration"
+        )));
+    }
+    let ledger = daemon.ledger().cloned();
+    let mut views = Vec::new();
+    let mut failed = false;
+    for ctx in daemon.contexts() {
+        match crate::reports::overview(&ctx.account, &ctx.client, ledger.as_ref()).await {
+            Ok(mut v) => views.append(&mut v),
+            Err(e) => {
+                failed = true;
+                eprintln!("error: {e}");
+            }
+        }
+    }
+    daemon.close().await;
+    if json {
+        emit_json(&views)?;
+    } else {
+        emit(&crate::reports::render(&views))?;
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,238 @@
+//! Retention (`[archive] keep`): deleting archived files older than the kept span.
+//!
+//! - [`Keep`]: the span, in calendar units (`"7y"`, `"18months"`, `"400d"`); humantime has
+//!   no years or months, and a retention rule is written in them.
+//! - [`prune`]: marks each old item pruned in the ledger, then deletes its file. The row
+//!   stays, so a later pass never fetches the item again.
+//! - [`run_daily`]: the job `run` starts when `keep` is set.
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Months, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::model::parse_created_at;
+use crate::archive::Archive;
+use crate::ledger::{Ledger, LedgerError};
+
+/// How often `run` prunes.
+const PRUNE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error(
+        "invalid retention `{0}`: use a number and a unit (y, mo/months, w, d, h), e.g. \"7y\", \"18months\", \"400d\""
+    )]
+    Parse(String),
+    #[error("invalid retention `{0}`: `m` is ambiguous; write `mo` for months")]
+    AmbiguousMinutes(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// A retention span in calendar units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keep {
+    pub months: u32,
+    pub days: u64,
+    pub hours: u64,
+}
+
+impl Keep {
+    /// Parses `"7y"`, `"18months"`, `"400d"`, `"1y 6mo"`, `"2w"`, `"36h"`.
+    pub fn parse(s: &str) -> Result<Self, RetentionError> {
+        let bad = || RetentionError::Parse(s.to_owned());
+        let mut keep = Self::default();
+        let mut rest = s.trim();
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        while !rest.is_empty() {
+            let digits = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+            rest = rest[digits..].trim_start();
+            let unit_len = rest
+                .find(|c: char| !c.is_ascii_alphabetic())
+                .unwrap_or(rest.len());
+            let unit = rest[..unit_len].to_ascii_lowercase();
+            rest = rest[unit_len..].trim_start();
+            let months = |k: u64| u32::try_from(n.saturating_mul(k)).map_err(|_| bad());
+            match unit.as_str() {
+                "y" | "yr" | "yrs" | "year" | "years" => keep.months += months(12)?,
+                "mo" | "mon" | "month" | "months" => keep.months += months(1)?,
+                "w" | "week" | "weeks" => keep.days += n.saturating_mul(7),
+                "d" | "day" | "days" => keep.days += n,
+                "h" | "hour" | "hours" => keep.hours += n,
+                "m" => return Err(RetentionError::AmbiguousMinutes(s.to_owned())),
+                _ => return Err(bad()),
+            }
+        }
+        if keep == Self::default() {
+            return Err(bad());
+        }
+        Ok(keep)
+    }
+
+    /// Items created before this time are older than the span.
+    pub fn cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let days = i64::try_from(self.days).unwrap_or(i64::MAX / 2);
+        let hours = i64::try_from(self.hours).unwrap_or(i64::MAX / 2);
+        now.checked_sub_months(Months::new(self.months))
+            .and_then(|t| t.checked_sub_signed(chrono::TimeDelta::try_days(days)?))
+            .and_then(|t| t.checked_sub_signed(chrono::TimeDelta::try_hours(hours)?))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+}
+
+/// One item retention deletes (or, in a dry run, would delete).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PruneItem {
+    pub account: String,
+    pub report_id: String,
+    pub stored_id: String,
+    pub created_at: String,
+    pub path: String,
+    pub bytes: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PruneReport {
+    pub cutoff: String,
+    pub dry_run: bool,
+    pub items: Vec<PruneItem>,
+    /// Files that could not be deleted (their rows are marked pruned all the same).
+    pub errors: Vec<String>,
+}
+
+/// Deletes (or lists, when `dry_run`) every kept file created before `keep.cutoff(now)`.
+pub async fn prune(
+    ledger: &Ledger,
+    root: &Path,
+    keep: Keep,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<PruneReport, RetentionError> {
+    let cutoff = keep.cutoff(now);
+    let archive = Archive::at(root, false);
+    let mut report = PruneReport {
+        cutoff: crate::ledger::rfc3339(cutoff),
+        dry_run,
+        ..PruneReport::default()
+    };
+    for row in ledger.live_rows().await? {
+        if parse_created_at(&row.created_at).is_none_or(|created| created >= cutoff) {
+            continue;
+        }
+        let item = PruneItem {
+            account: row.account.clone(),
+            report_id: row.report_id.clone(),
+            stored_id: row.stored_id.clone(),
+            created_at: row.created_at.clone(),
+            path: row.path.clone(),
+            bytes: row.stored_bytes,
+        };
+        if !dry_run {
+            // The row first: the ledger must never claim a file that is gone (invariant 2);
+            // a crash in between leaves a file that the next prune does not see, which
+            // `verify` reports as untracked.
+            ledger
+                .mark_pruned(&row.account, &row.report_id, &row.stored_id, now)
+                .await?;
+            let removed = archive
+                .resolve(&row.path)
+                .map_err(|e| io::Error::other(e.to_string()))
+                .and_then(|path| match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                    other => other,
+                });
+            match removed {
+                Ok(()) => tracing::info!(path = %row.path, created_at = %row.created_at, "pruned"),
+                Err(e) => {
+                    tracing::warn!(path = %row.path, error.message = %e, "cannot delete a pruned file");
+                    report.errors.push(format!("{}: {e}", row.path));
+                }
+            }
+        }
+        report.items.push(item);
+    }
+    Ok(report)
+}
+
+/// The human form of a [`PruneReport`].
+pub fn render(r: &PruneReport) -> String {
+    let verb = if r.dry_run { "would prune" } else { "pruned" };
+    let bytes: i64 = r.items.iter().map(|i| i.bytes).sum();
+    let mut out = format!(
+        "{verb} {} file(s), {bytes} byte(s), created before {}\n",
+        r.items.len(),
+        r.cutoff
+    );
+    for i in &r.items {
+        out.push_str(&format!("  {}  {}\n", i.created_at, i.path));
+    }
+    for e in &r.errors {
+        out.push_str(&format!("  ERROR {e}\n"));
+    }
+    out
+}
+
+/// Prunes at start and then every day until `cancel` fires (the `run` job).
+pub async fn run_daily(
+    ledger: Ledger,
+    root: std::path::PathBuf,
+    keep: Keep,
+    cancel: CancellationToken,
+) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    // A suspended machine must not prune several times in a row when it wakes.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        match prune(&ledger, &root, keep, Utc::now(), false).await {
+            Ok(r) if !r.items.is_empty() => {
+                tracing::info!(files = r.items.len(), cutoff = %r.cutoff, "retention pruned old files")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error.message = %e, "retention failed; trying again tomorrow"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn spans_in_years_months_weeks_days_and_hours_parse() {
+        assert_eq!(Keep::parse("7y").unwrap().months, 84);
+        assert_eq!(Keep::parse("18months").unwrap().months, 18);
+        assert_eq!(Keep::parse("400d").unwrap().days, 400);
+        let k = Keep::parse("1y 6mo 2w 1d 3h").unwrap();
+        assert_eq!((k.months, k.days, k.hours), (18, 15, 3));
+        for bad in ["", "7", "y", "7 parsecs", "-1y", "0d", "1.5y"] {
+            assert!(Keep::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(
+            Keep::parse("6m"),
+            Err(RetentionError::AmbiguousMinutes(_))
+        ));
+    }
+
+    #[test]
+    fn the_cutoff_counts_calendar_months() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 31, 12, 0, 0).unwrap();
+        let cut = Keep::parse("1mo").unwrap().cutoff(now);
+        assert_eq!(cut, Utc.with_ymd_and_hms(2026, 2, 28, 12, 0, 0).unwrap());
+        let cut = Keep::parse("7y").unwrap().cutoff(now);
+        assert_eq!(cut, Utc.with_ymd_and_hms(2019, 3, 31, 12, 0, 0).unwrap());
+    }
+}

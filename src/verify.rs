@@ -1,0 +1,375 @@
+//! `verify`: is every archived file still the one the ledger recorded?
+//!
+//! - [`verify`] re-hashes every file the ledger names (streamed with a 1 MiB buffer on the
+//!   blocking pool, [`PARALLEL_FILES`] at a time, so memory stays bounded however large the
+//!   archive) and walks the archive for files no row names.
+//! - [`repair`] moves changed files to `<archive>/.quarantine/` (never deletes) and fetches
+//!   missing and changed items again through the pass's own code path.
+//! - [`VerifyReport`] says what was found and done; [`render`] is its human form.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::api::StoredStatus;
+use crate::archive::{Archive, PARTIAL_DIR};
+use crate::ledger::ArchivedRow;
+use crate::pass::{PassContext, refetch};
+use crate::progress::Progress;
+
+/// Changed files are moved here, under the archive root (a rename, never a copy).
+pub const QUARANTINE_DIR: &str = ".quarantine";
+/// Files hashed at once: enough to keep a disk busy, few enough to stay gentle.
+pub const PARALLEL_FILES: usize = 4;
+const READ_BUFFER: usize = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot walk the archive `{path}`: {source}")]
+    Walk {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("a verify task stopped unexpectedly: {0}")]
+    Task(String),
+}
+
+/// One archived item that is not as the ledger says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub account: String,
+    pub report_id: String,
+    pub stored_id: String,
+    /// Relative to the archive dir.
+    pub path: String,
+    pub expected_sha256: String,
+    /// What is on disk now, when it could be read.
+    pub actual_sha256: Option<String>,
+    pub detail: String,
+}
+
+impl Finding {
+    fn new(row: &ArchivedRow, actual: Option<String>, detail: impl Into<String>) -> Self {
+        Self {
+            account: row.account.clone(),
+            report_id: row.report_id.clone(),
+            stored_id: row.stored_id.clone(),
+            path: row.path.clone(),
+            expected_sha256: row.sha256.clone(),
+            actual_sha256: actual,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What `--repair` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RepairReport {
+    /// Where each changed file went, relative to the archive dir.
+    pub quarantined: Vec<String>,
+    /// Archive paths fetched again and recorded.
+    pub restored: Vec<String>,
+    /// What could not be restored, with the reason in `detail`.
+    pub not_restored: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Ledger rows looked at.
+    pub checked: u64,
+    pub intact: u64,
+    pub bytes_hashed: u64,
+    pub missing: Vec<Finding>,
+    pub changed: Vec<Finding>,
+    /// Files under the archive dir that no ledger row names (`.partial/` and
+    /// `.quarantine/` aside), relative.
+    pub untracked: Vec<String>,
+    pub repair: Option<RepairReport>,
+}
+
+impl VerifyReport {
+    /// True when nothing needs an operator: exit 0.
+    pub fn is_clean(&self) -> bool {
+        if !self.untracked.is_empty() {
+            return false;
+        }
+        match &self.repair {
+            Some(r) => r.not_restored.is_empty(),
+            None => self.missing.is_empty() && self.changed.is_empty(),
+        }
+    }
+}
+
+/// Re-hashes every file `rows` names and looks for untracked ones.
+pub async fn verify(
+    root: &Path,
+    rows: Vec<ArchivedRow>,
+    progress: &Progress,
+) -> Result<VerifyReport, VerifyError> {
+    let archive = Archive::at(root, false);
+    let tracked: HashSet<String> = rows.iter().map(|r| r.path.clone()).collect();
+    progress.add_work(
+        rows.len() as u64,
+        rows.iter()
+            .map(|r| u64::try_from(r.stored_bytes).unwrap_or(0))
+            .sum(),
+    );
+    let mut report = VerifyReport {
+        checked: rows.len() as u64,
+        ..VerifyReport::default()
+    };
+    let mut checks = futures::stream::iter(rows)
+        .map(|row| {
+            let path = archive.resolve(&row.path);
+            async move {
+                let outcome = match path {
+                    Ok(path) => hash_file(path).await,
+                    Err(e) => Err(io::Error::other(e.to_string())),
+                };
+                (row, outcome)
+            }
+        })
+        .buffer_unordered(PARALLEL_FILES);
+    while let Some((row, outcome)) = checks.next().await {
+        progress.item_done(u64::try_from(row.stored_bytes).unwrap_or(0));
+        match outcome {
+            Ok((sha, len)) => {
+                report.bytes_hashed += len;
+                if sha == row.sha256 {
+                    report.intact += 1;
+                } else {
+                    let detail = format!("content differs from the ledger ({len} bytes now)");
+                    report.changed.push(Finding::new(&row, Some(sha), detail));
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                report
+                    .missing
+                    .push(Finding::new(&row, None, "no such file"));
+            }
+            Err(e) => {
+                let detail = format!("cannot be read: {e}");
+                report.changed.push(Finding::new(&row, None, detail));
+            }
+        }
+    }
+    report.missing.sort_by(|a, b| a.path.cmp(&b.path));
+    report.changed.sort_by(|a, b| a.path.cmp(&b.path));
+    report.untracked = untracked_files(root, tracked).await?;
+    Ok(report)
+}
+
+/// SHA-256 and length of a file, read in 1 MiB pieces on the blocking pool.
+async fn hash_file(path: PathBuf) -> io::Result<(String, u64)> {
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; READ_BUFFER];
+        let mut len = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hasher.update(&buf[..n]);
+            len += n as u64;
+        }
+        Ok((hex::encode(hasher.finalize()), len))
+    })
+    .await
+    .map_err(io::Error::other)?
+}
+
+async fn untracked_files(
+    root: &Path,
+    tracked: HashSet<String>,
+) -> Result<Vec<String>, VerifyError> {
+    let root = root.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut found = Vec::new();
+        if root.exists() {
+            walk(&root, &root, &mut found)?;
+        }
+        found.retain(|p| !tracked.contains(p));
+        found.sort();
+        Ok(found)
+    })
+    .await
+    .map_err(|e| VerifyError::Task(e.to_string()))?
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), VerifyError> {
+    let err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| VerifyError::Walk { path, source }
+    };
+    for entry in std::fs::read_dir(dir).map_err(err(dir))? {
+        let entry = entry.map_err(err(dir))?;
+        let path = entry.path();
+        // Temp files and quarantined copies are ours and expected to be untracked.
+        if dir == root && (entry.file_name() == PARTIAL_DIR || entry.file_name() == QUARANTINE_DIR)
+        {
+            continue;
+        }
+        // Not following symlinks: a link out of the archive is reported, not walked.
+        if entry.file_type().map_err(err(&path))?.is_dir() {
+            walk(root, &path, out)?;
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
+}
+
+/// Moves an archived file to `.quarantine/<path>.<UTC timestamp>`; returns that path,
+/// relative to the root.
+pub fn quarantine(root: &Path, relative: &str, now: DateTime<Utc>) -> io::Result<String> {
+    let from = Archive::at(root, false)
+        .resolve(relative)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    let rel_to = format!(
+        "{QUARANTINE_DIR}/{relative}.{}",
+        now.format("%Y%m%dT%H%M%SZ")
+    );
+    let to = root.join(&rel_to);
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::rename(&from, &to)?;
+    Ok(rel_to)
+}
+
+/// Quarantines changed files, then fetches missing and changed items again from the cloud
+/// of the account that archived them (`contexts`, one per configured account).
+pub async fn repair(
+    report: &mut VerifyReport,
+    root: &Path,
+    contexts: &[PassContext],
+    now: DateTime<Utc>,
+) {
+    let mut result = RepairReport::default();
+    let mut wanted: Vec<Finding> = report.missing.clone();
+    for finding in &report.changed {
+        match quarantine(root, &finding.path, now) {
+            Ok(to) => {
+                tracing::warn!(path = %finding.path, quarantined = %to, "changed file quarantined");
+                result.quarantined.push(to);
+                wanted.push(finding.clone());
+            }
+            Err(e) => {
+                // Fetching over it would destroy the evidence; leave it for the operator.
+                let mut f = finding.clone();
+                f.detail = format!("cannot be quarantined, so it was left as it is: {e}");
+                result.not_restored.push(f);
+            }
+        }
+    }
+    let mut by_report: BTreeMap<(String, String), Vec<Finding>> = BTreeMap::new();
+    for f in wanted {
+        by_report
+            .entry((f.account.clone(), f.report_id.clone()))
+            .or_default()
+            .push(f);
+    }
+    for ((account, report_id), findings) in by_report {
+        let Some(ctx) = contexts.iter().find(|c| c.account.name == account) else {
+            let reason = format!("account `{account}` is not in the configuration");
+            not_restored(&mut result, findings, &reason);
+            continue;
+        };
+        let listing = match ctx.client.stored_list(&report_id).await {
+            Ok(l) => l,
+            Err(e) => {
+                let reason = format!("cannot list the report's stored items: {e}");
+                not_restored(&mut result, findings, &reason);
+                continue;
+            }
+        };
+        for finding in findings {
+            let item = listing
+                .iter()
+                .filter_map(|i| i.as_ref().ok())
+                .find(|i| i.id.as_deref() == Some(finding.stored_id.as_str()));
+            let outcome = match item {
+                None => Err("the cloud no longer has this stored item".to_owned()),
+                Some(i) if i.status != StoredStatus::Saved => Err(format!(
+                    "the cloud lists this stored item as {}",
+                    i.status.as_str()
+                )),
+                Some(i) => refetch(ctx, &report_id, i.clone()).await,
+            };
+            match outcome {
+                Ok(row) => {
+                    if row.sha256 != finding.expected_sha256 {
+                        tracing::warn!(path = %row.path, "fetched again, but the cloud's copy differs from the one archived before; the ledger now holds the new hash");
+                    }
+                    result.restored.push(row.path);
+                }
+                Err(reason) => {
+                    let mut f = finding;
+                    f.detail = reason;
+                    result.not_restored.push(f);
+                }
+            }
+        }
+    }
+    result.restored.sort();
+    report.repair = Some(result);
+}
+
+fn not_restored(result: &mut RepairReport, findings: Vec<Finding>, reason: &str) {
+    for mut f in findings {
+        f.detail = reason.to_owned();
+        result.not_restored.push(f);
+    }
+}
+
+/// The human form: a summary line, then one line per finding and repair.
+pub fn render(r: &VerifyReport) -> String {
+    let mut out = format!(
+        "checked {} file(s): {} intact, {} missing, {} changed, {} untracked; {} byte(s) hashed\n",
+        r.checked,
+        r.intact,
+        r.missing.len(),
+        r.changed.len(),
+        r.untracked.len(),
+        r.bytes_hashed
+    );
+    for f in &r.missing {
+        out.push_str(&format!("MISSING      {}  ({})\n", f.path, f.detail));
+    }
+    for f in &r.changed {
+        out.push_str(&format!(
+            "CHANGED      {}  (expected {}, {})\n",
+            f.path, f.expected_sha256, f.detail
+        ));
+    }
+    for p in &r.untracked {
+        out.push_str(&format!("UNTRACKED    {p}\n"));
+    }
+    if let Some(repair) = &r.repair {
+        for p in &repair.quarantined {
+            out.push_str(&format!("QUARANTINED  {p}\n"));
+        }
+        for p in &repair.restored {
+            out.push_str(&format!("RESTORED     {p}\n"));
+        }
+        for f in &repair.not_restored {
+            out.push_str(&format!("NOT RESTORED {}  ({})\n", f.path, f.detail));
+        }
+    }
+    out.push_str(if r.is_clean() {
+        "ok\n"
+    } else {
+        "findings: see above\n"
+    });
+    out
+}
