@@ -261,13 +261,17 @@ impl Daemon {
             // A prune in flight finishes its current file; its rows are already written.
             let _ = job.await;
         }
-        scheduled?;
-        if let Some(archive) = archive {
-            archive.clear_partial().await?;
-        }
+        // Clean up whether or not the scheduler failed: no temp file and no open ledger
+        // outlive the daemon.
+        let cleared = match archive {
+            Some(archive) => archive.clear_partial().await.map(|_| ()),
+            None => Ok(()),
+        };
         if let Some(ledger) = &self.ledger {
             ledger.close().await;
         }
+        scheduled?;
+        cleared?;
         tracing::info!("stopped");
         Ok(())
     }

@@ -158,7 +158,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::FakeCloud(args) => {
             start_telemetry(LogFormat::Auto, "info");
-            demo::serve_fake_cloud(args, shutdown_signal())
+            let shutdown = shutdown_signal();
+            demo::serve_fake_cloud(args, shutdown)
                 .await
                 .map_err(Failure::runtime)?;
             Ok(ExitCode::SUCCESS)
@@ -233,6 +234,7 @@ pub fn start_telemetry(format: LogFormat, level: &str) {
 }
 
 async fn run(config: Config, run_at_start: bool) -> Result<ExitCode, Failure> {
+    let shutdown = shutdown_signal();
     let daemon = Daemon::build(config, Mode::Service)
         .await
         .context("cannot start")
@@ -242,7 +244,7 @@ async fn run(config: Config, run_at_start: bool) -> Result<ExitCode, Failure> {
         "report-archiver started"
     );
     daemon
-        .run_until_stopped(run_at_start, shutdown_signal())
+        .run_until_stopped(run_at_start, shutdown)
         .await
         .context("the daemon failed")
         .map_err(Failure::runtime)?;
@@ -373,27 +375,37 @@ fn render_plan(reports: &[PassReport]) -> String {
     out
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not
+/// when the future is first polled: a SIGTERM that arrives while the daemon is still
+/// starting must stop it cleanly, not kill it with the default action.
+#[cfg(unix)]
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+            match s {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = wait(interrupt) => tracing::info!("SIGINT received"),
+            _ = wait(terminate) => tracing::info!("SIGTERM received"),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => tracing::info!("SIGINT received"),
-        _ = terminate => tracing::info!("SIGTERM received"),
+        tracing::info!("Ctrl-C received");
     }
 }
 

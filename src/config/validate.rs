@@ -1,0 +1,311 @@
+//! `validate`: every check that needs no secret; each error names the key and what to do.
+
+use super::*;
+
+/// Checks everything that can be checked without reading secrets; the error names the key.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] for the first bad value.
+pub fn validate(s: &Settings) -> Result<(), ConfigError> {
+    if s.archive.dir.as_os_str().is_empty() {
+        return Err(invalid(
+            "archive.dir",
+            "must not be empty; set the archive folder",
+        ));
+    }
+    if s.ledger.path.as_os_str().is_empty() {
+        return Err(invalid(
+            "ledger.path",
+            "must not be empty; set the ledger file",
+        ));
+    }
+    for (key, value) in [
+        ("http.timeout", s.http.timeout),
+        ("http.connect_timeout", s.http.connect_timeout),
+        ("http.read_timeout", s.http.read_timeout),
+        ("ledger.busy_timeout", s.ledger.busy_timeout),
+    ] {
+        if value.is_zero() {
+            return Err(invalid(
+                key,
+                "must be greater than 0, e.g. \"30s\" or \"5m\"",
+            ));
+        }
+    }
+    if !(s.http.requests_per_second.is_finite() && s.http.requests_per_second >= 0.0) {
+        return Err(invalid(
+            "http.requests_per_second",
+            "must be 0 (no limit) or a positive number of requests per second",
+        ));
+    }
+    if s.http.retries > 20 {
+        return Err(invalid(
+            "http.retries",
+            "at most 20; retries beyond that only hammer a server that is down",
+        ));
+    }
+    if s.archive.max_file_size == 0 {
+        return Err(invalid(
+            "archive.max_file_size",
+            "must be greater than 0, e.g. \"10GiB\"",
+        ));
+    }
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&s.log.level) {
+        return Err(invalid(
+            "log.level",
+            format!(
+                "invalid tracing filter {:?} ({e}); use e.g. \"info\" or \"report_archiver=debug,info\"",
+                s.log.level
+            ),
+        ));
+    }
+    if s.server.staleness.is_zero() {
+        return Err(invalid(
+            "server.staleness",
+            "must be greater than 0; use a little more than the longest gap between passes, e.g. \"3h\"",
+        ));
+    }
+    if s.notify.timeout.is_zero() {
+        return Err(invalid(
+            "notify.timeout",
+            "must be greater than 0, e.g. \"10s\"",
+        ));
+    }
+    for (key, url) in [
+        ("notify.webhook_url", &s.notify.webhook_url),
+        ("notify.ping_url", &s.notify.ping_url),
+    ] {
+        // The URL is a secret (it carries the hook's token): the message never repeats it.
+        if let Some(url) = url
+            && !is_http_url_with_query(url.expose_secret())
+        {
+            return Err(invalid(
+                key,
+                "is not an http(s) URL with a host; write it like \"https://hc-ping.com/<uuid>\"",
+            ));
+        }
+    }
+    if let Some(keep) = &s.archive.keep {
+        crate::retention::Keep::parse(keep).map_err(|e| invalid("archive.keep", e.to_string()))?;
+    }
+    check_schedule("defaults.schedule", &s.defaults.schedule)?;
+    check_concurrency("defaults.concurrency", s.defaults.concurrency)?;
+    check_formats("defaults.formats", &s.defaults.formats)?;
+    if s.accounts.is_empty() {
+        return Err(invalid(
+            "accounts",
+            "no account configured; add an [[accounts]] block (see config/example.toml)",
+        ));
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, a) in s.accounts.iter().enumerate() {
+        validate_account(i, a)?;
+        if let Some(first) = seen.insert(&a.name, i) {
+            return Err(invalid(
+                format!("accounts[{i}].name"),
+                format!(
+                    "\"{}\" is already used by accounts[{first}]; account names must be unique",
+                    a.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn validate_account(i: usize, a: &AccountSettings) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("accounts[{i}].{field}");
+    if !matches_charset(&a.name, 64, |c| {
+        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+    }) {
+        return Err(invalid(
+            key("name"),
+            format!(
+                "{:?} is not a valid account name; use 1 to 64 of a-z, 0-9, '_' and '-'",
+                a.name
+            ),
+        ));
+    }
+    normalize_base_url(&a.base_url).map_err(|m| invalid(key("base_url"), m))?;
+    if a.client_id.trim().is_empty() {
+        return Err(invalid(
+            key("client_id"),
+            "must not be empty; set the API client's ID",
+        ));
+    }
+    let sources: Vec<&str> = [
+        ("client_secret", a.client_secret.is_some()),
+        ("client_secret_file", a.client_secret_file.is_some()),
+        ("client_secret_env", a.client_secret_env.is_some()),
+        (
+            "client_secret_credential",
+            a.client_secret_credential.is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect();
+    match sources.as_slice() {
+        [_] => {}
+        [] => {
+            return Err(invalid(
+                key("client_secret"),
+                "no client secret; set one of client_secret_credential (systemd/Docker), client_secret_file, client_secret_env or client_secret",
+            ));
+        }
+        many => {
+            return Err(invalid(
+                key(many[0]),
+                format!("set only one of {} (found {})", many.join(", "), many.len()),
+            ));
+        }
+    }
+    if let Some(name) = &a.client_secret_credential
+        && (!matches_charset(name, 64, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+        }) || name.starts_with('.'))
+    {
+        return Err(invalid(
+            key("client_secret_credential"),
+            format!(
+                "{name:?} is not a credential name; use the NAME of LoadCredential=NAME:… or of a Docker secret (1 to 64 of A-Z, a-z, 0-9, '-', '_', '.'; not starting with '.')"
+            ),
+        ));
+    }
+    for (n, report) in a.reports.iter().enumerate() {
+        if !matches_charset(report, 64, |c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(invalid(
+                format!("accounts[{i}].reports[{n}]"),
+                format!(
+                    "{report:?} is not a report ID; use the report's UUID (1 to 64 of A-Z, a-z, 0-9 and '-')"
+                ),
+            ));
+        }
+    }
+    if let Some(schedule) = &a.schedule {
+        check_schedule(&key("schedule"), schedule)?;
+    }
+    if let Some(concurrency) = a.concurrency {
+        check_concurrency(&key("concurrency"), concurrency)?;
+    }
+    if let Some(formats) = &a.formats {
+        check_formats(&key("formats"), formats)?;
+    }
+    Ok(())
+}
+
+/// An http(s) URL with a host; query strings are allowed (notification URLs may carry them).
+pub(super) fn is_http_url_with_query(raw: &str) -> bool {
+    let without_query = raw.split(['?', '#']).next().unwrap_or_default();
+    !raw.chars().any(char::is_whitespace) && normalize_base_url(without_query).is_ok()
+}
+
+pub(super) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+pub(super) fn matches_charset(s: &str, max: usize, allowed: impl Fn(char) -> bool) -> bool {
+    !s.is_empty() && s.len() <= max && s.chars().all(allowed)
+}
+
+pub(super) fn check_schedule(key: &str, schedule: &str) -> Result<(), ConfigError> {
+    // The same parser settings as tokio-cron-scheduler, so what passes here schedules there.
+    let parsed = CronParser::builder()
+        .seconds(Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(schedule);
+    match parsed {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let hint = if schedule.split_whitespace().count() == 5 {
+                CRON_HINT.to_owned()
+            } else {
+                format!("{CRON_HINT}, with an optional 7th year field; times are UTC")
+            };
+            let reason = e.to_string();
+            Err(invalid(
+                key,
+                format!(
+                    "invalid cron schedule {schedule:?} ({}); {hint}",
+                    reason.trim_end_matches('.')
+                ),
+            ))
+        }
+    }
+}
+
+pub(super) fn check_concurrency(key: &str, value: usize) -> Result<(), ConfigError> {
+    if (1..=64).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(
+            key,
+            format!("{value} is out of range; use 1 to 64 downloads at once"),
+        ))
+    }
+}
+
+pub(super) fn check_formats(key: &str, formats: &[String]) -> Result<(), ConfigError> {
+    for (n, format) in formats.iter().enumerate() {
+        if !matches_charset(format, 32, |c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+        }) {
+            return Err(invalid(
+                format!("{key}[{n}]"),
+                format!(
+                    "{format:?} is not a format name; use 1 to 32 of a-z, 0-9 and '_', e.g. \"csv_v2_0\""
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `https://host[:port][/path]` with no query, fragment or credentials; returns it without a
+/// trailing `/` and without a trailing `/api/2`.
+pub(super) fn normalize_base_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim();
+    let lower = url.to_ascii_lowercase();
+    let scheme = ["https://", "http://"]
+        .into_iter()
+        .find(|s| lower.starts_with(s))
+        .ok_or_else(|| {
+            format!(
+                "{url:?} is not an http(s) URL; write it like \"https://eu2-cloud.acronis.com\""
+            )
+        })?;
+    if url.contains(['?', '#']) || url.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "{url:?} must not contain a query, a fragment or spaces; give only the data-center URL"
+        ));
+    }
+    let rest = &url[scheme.len()..];
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    if authority.contains('@') {
+        return Err(
+            "must not contain credentials; set client_id and a client secret instead".to_owned(),
+        );
+    }
+    let host_ok = match authority.rsplit_once(':') {
+        _ if authority.starts_with('[') => authority.ends_with(']') || authority.contains("]:"),
+        Some((host, port)) => {
+            !host.is_empty() && !port.is_empty() && port.chars().all(|c| c.is_ascii_digit())
+        }
+        None => !authority.is_empty(),
+    };
+    if !host_ok {
+        return Err(format!(
+            "{url:?} has no valid host; write it like \"https://eu2-cloud.acronis.com\""
+        ));
+    }
+    let path = path.trim_end_matches('/');
+    let path = path
+        .strip_suffix("/api/2")
+        .unwrap_or(path)
+        .trim_end_matches('/');
+    Ok(format!("{}{authority}{path}", &lower[..scheme.len()]))
+}
