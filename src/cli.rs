@@ -251,8 +251,12 @@ async fn run(config: Config, run_at_start: bool) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn once(config: Config, dry_run: bool, account: Option<&str>) -> Result<ExitCode, Failure> {
-    let mode = if dry_run { Mode::DryRun } else { Mode::Archive };
+/// Builds the daemon for a one-shot command, limited to `account` when one is named.
+pub async fn build_daemon(
+    config: Config,
+    mode: Mode,
+    account: Option<&str>,
+) -> Result<Daemon, Failure> {
     let mut daemon = Daemon::build(config, mode)
         .await
         .context("cannot start")
@@ -264,6 +268,12 @@ async fn once(config: Config, dry_run: bool, account: Option<&str>) -> Result<Ex
             "no account named `{name}` in the configuration"
         )));
     }
+    Ok(daemon)
+}
+
+async fn once(config: Config, dry_run: bool, account: Option<&str>) -> Result<ExitCode, Failure> {
+    let mode = if dry_run { Mode::DryRun } else { Mode::Archive };
+    let mut daemon = build_daemon(config, mode, account).await?;
     let progress = if dry_run {
         Progress::hidden()
     } else {

@@ -288,17 +288,7 @@ pub async fn reports(
         )));
     };
     // Dry-run mode: builds the clients without opening the archive or writing anything.
-    let mut daemon = Daemon::build(config, Mode::DryRun)
-        .await
-        .context("cannot start")
-        .map_err(Failure::runtime)?;
-    if let Some(name) = account
-        && !daemon.select_account(name)
-    {
-        return Err(Failure::config(anyhow::anyhow!(
-            "no account named `{name}` in the configuration"
-        )));
-    }
+    let daemon = crate::cli::build_daemon(config, Mode::DryRun, account).await?;
     let ledger = daemon.ledger().cloned();
     let mut views = Vec::new();
     let mut failed = false;
