@@ -23,7 +23,6 @@ pub enum InstanceError {
 #[derive(Debug)]
 pub struct InstanceLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl InstanceLock {
@@ -47,20 +46,13 @@ impl InstanceLock {
                 source,
             })?;
         match file.try_lock() {
-            Ok(()) => Ok(Self {
-                _file: file,
-                path: lock,
-            }),
+            Ok(()) => Ok(Self { _file: file }),
             Err(TryLockError::WouldBlock) => Err(InstanceError::Busy {
                 ledger: ledger.to_owned(),
                 lock,
             }),
             Err(TryLockError::Error(source)) => Err(InstanceError::Io { lock, source }),
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 

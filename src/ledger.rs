@@ -219,24 +219,6 @@ impl Ledger {
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
-    pub async fn contains(
-        &self,
-        account: &str,
-        report_id: &str,
-        stored_id: &str,
-    ) -> Result<bool, LedgerError> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT 1 FROM archived_items WHERE account = ? AND report_id = ? AND stored_id = ?",
-        )
-        .bind(account)
-        .bind(report_id)
-        .bind(stored_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(query_err("contains"))?;
-        Ok(row.is_some())
-    }
-
     /// Records an archived item and forgets its past failures. Call only once its file is
     /// durable.
     pub async fn record(&self, row: &ArchivedRow) -> Result<(), LedgerError> {

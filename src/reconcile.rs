@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use crate::archive::{Archive, PARTIAL_DIR};
+use crate::archive::Archive;
 use crate::ledger::{ItemKey, Ledger, LedgerError};
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +107,5 @@ fn archive_files(root: &Path) -> Result<HashSet<String>, ReconcileError> {
             }
         }
     }
-    debug_assert!(!out.iter().any(|p| p.starts_with(PARTIAL_DIR)));
     Ok(out)
 }

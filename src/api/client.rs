@@ -56,19 +56,6 @@ pub enum ApiError {
     Build(#[source] reqwest::Error),
 }
 
-impl ApiError {
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            Self::Status { status, .. } | Self::Credentials { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
-    }
-}
-
 impl Transient for ApiError {
     fn verdict(&self) -> Verdict {
         match self {

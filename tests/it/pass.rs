@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use report_archiver::app::Mode;
 use report_archiver::fake_cloud::{BodyShape, FakeCloud, FakeReport, FakeStatus, FakeStored};
 
-use crate::support::{Options, sha256_hex, spawn_app, spawn_app_with};
+use report_archiver::ledger::Ledger;
+
+use crate::support::{ACCOUNT, Options, sha256_hex, spawn_app, spawn_app_with};
 
 const CSV: &[u8] = b"tenant,metric,value\nacme,storage_bytes,1073741824\nacme,workloads,12\n";
 
@@ -98,6 +100,16 @@ async fn an_in_progress_item_is_archived_by_a_later_pass_and_a_failed_one_never_
     assert_eq!(rows[0].stored_id, pending_id);
     assert_eq!(app.fake.download_count(&failed_id), 0);
     assert_eq!(app.fake.download_requests(), 1);
+    let ledger = Ledger::open(&app.ledger_path, std::time::Duration::from_secs(5))
+        .await
+        .expect("ledger");
+    let recorded = ledger.cloud_failures().await.expect("failed items");
+    ledger.close().await;
+    assert_eq!(
+        recorded,
+        [(ACCOUNT.to_string(), report.clone(), failed_id.clone())],
+        "the cloud's failed item is recorded, once, across two passes"
+    );
 }
 
 #[tokio::test]
