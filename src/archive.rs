@@ -8,19 +8,19 @@
 //!   checkable), hashes what is stored, checks lengths, fsyncs, renames into place and fsyncs
 //!   the folders (invariant 1). A failure or a dropped future leaves no file behind.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use chrono::{DateTime, Datelike, Utc};
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 use futures::{Stream, StreamExt};
-use sha2::{Digest, Sha256};
 
 use crate::api::ReportFormat;
 use crate::api::retry::{Transient, Verdict};
+use crate::file_sink::FileSink;
 
 /// Temp files live here, under the archive root, so the final rename never crosses a
 /// filesystem.
@@ -28,7 +28,9 @@ pub const PARTIAL_DIR: &str = ".partial";
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Chunks in flight between the network task and the blocking writer; bounds memory.
-const WRITE_QUEUE_CHUNKS: usize = 16;
+const WRITE_QUEUE_CHUNKS: usize = 8;
+/// Bodies from this size up (or of unknown size) are hashed on a thread of their own.
+const HASH_THREAD_MIN_BYTES: u64 = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
@@ -306,7 +308,13 @@ impl Archive {
         let (tx, rx) = mpsc::sync_channel::<Bytes>(WRITE_QUEUE_CHUNKS);
         let writer_path = temp_path.clone();
         let limit = info.max_bytes.unwrap_or(u64::MAX);
-        let writer = tokio::task::spawn_blocking(move || write_temp(&writer_path, mode, limit, rx));
+        let hash_on_own_thread = info
+            .content_length
+            .or(info.listed_size)
+            .is_none_or(|n| n >= HASH_THREAD_MIN_BYTES);
+        let writer = tokio::task::spawn_blocking(move || {
+            write_temp(&writer_path, mode, limit, rx, hash_on_own_thread)
+        });
 
         let mut wire: u64 = 0;
         let mut failure: Option<ArchiveError> = None;
@@ -405,36 +413,38 @@ fn write_temp(
     mode: WriteMode,
     limit: u64,
     rx: mpsc::Receiver<Bytes>,
+    hash_on_own_thread: bool,
 ) -> Result<(u64, String), ArchiveError> {
     let file = std::fs::File::create(path).map_err(ArchiveError::io("create", path))?;
-    let mut out = HashingWriter::new(file);
-    let source = ChannelReader::new(rx);
+    let mut sink = FileSink::new(file, hash_on_own_thread);
     let io_err = ArchiveError::io("write", path);
     match mode {
         WriteMode::Plain => {
-            let mut source = source;
-            copy_classified(&mut source, &mut out, limit).map_err(|e| e.into_archive(path))?;
+            for chunk in rx {
+                if sink.bytes_accepted() + chunk.len() as u64 > limit {
+                    return Err(ArchiveError::TooLarge { limit });
+                }
+                sink.push(chunk).map_err(ArchiveError::io("write", path))?;
+            }
         }
         WriteMode::Inflate => {
-            let mut decoder = MultiGzDecoder::new(source);
-            copy_classified(&mut decoder, &mut out, limit).map_err(|e| e.into_archive(path))?;
+            let mut decoder = MultiGzDecoder::new(ChannelReader::new(rx, None));
+            inflate_into(&mut decoder, &mut sink, limit).map_err(|e| e.into_archive(path))?;
         }
         WriteMode::KeepGzip => {
-            // Keep the bytes as served but still inflate them to prove the stream whole.
-            let mut tee = TeeReader {
-                inner: source,
-                copy: &mut out,
-            };
+            // Keep the bytes as served (each chunk goes to the sink as it arrives) but
+            // still inflate them to prove the stream whole.
+            let mut reader = ChannelReader::new(rx, Some(&mut sink));
             {
-                let mut decoder = MultiGzDecoder::new(&mut tee);
+                let mut decoder = MultiGzDecoder::new(&mut reader);
                 copy_classified(&mut decoder, &mut io::sink(), limit)
                     .map_err(|e| e.into_archive(path))?;
             }
-            copy_classified(&mut tee, &mut io::sink(), u64::MAX)
+            copy_classified(&mut reader, &mut io::sink(), u64::MAX)
                 .map_err(|e| e.into_archive(path))?;
         }
     }
-    let (file, len, sha) = out.finish();
+    let (file, len, sha) = sink.finish().map_err(ArchiveError::io("write", path))?;
     file.sync_all().map_err(io_err)?;
     Ok((len, sha))
 }
@@ -454,6 +464,47 @@ impl CopyError {
             Self::TooLarge(limit) => ArchiveError::TooLarge { limit },
         }
     }
+
+    fn from_read(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::Other && is_write_side(&e) {
+            Self::Write(unwrap_write_side(e))
+        } else {
+            Self::Read(e)
+        }
+    }
+}
+
+/// Inflated output is cut into chunks of this size for the sink (and its hash thread).
+const INFLATE_CHUNK: usize = 256 * 1024;
+
+/// Inflates into the sink; more than `limit` bytes of output (a gzip bomb) stops it.
+fn inflate_into<R: Read>(r: &mut R, sink: &mut FileSink, limit: u64) -> Result<u64, CopyError> {
+    let mut total = 0u64;
+    loop {
+        let mut buf = BytesMut::zeroed(INFLATE_CHUNK);
+        let mut filled = 0;
+        let mut ended = false;
+        while filled < buf.len() {
+            match r.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    ended = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(CopyError::from_read(e)),
+            }
+        }
+        total += filled as u64;
+        if total > limit {
+            return Err(CopyError::TooLarge(limit));
+        }
+        buf.truncate(filled);
+        sink.push(buf.freeze()).map_err(CopyError::Write)?;
+        if ended {
+            return Ok(total);
+        }
+    }
 }
 
 /// Copies until EOF; more than `limit` bytes of output (a gzip bomb, a runaway body) stops it.
@@ -465,10 +516,7 @@ fn copy_classified<R: Read, W: Write>(r: &mut R, w: &mut W, limit: u64) -> Resul
             Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::Other && is_write_side(&e) => {
-                return Err(CopyError::Write(unwrap_write_side(e)));
-            }
-            Err(e) => return Err(CopyError::Read(e)),
+            Err(e) => return Err(CopyError::from_read(e)),
         };
         total += n as u64;
         if total > limit {
@@ -478,7 +526,7 @@ fn copy_classified<R: Read, W: Write>(r: &mut R, w: &mut W, limit: u64) -> Resul
     }
 }
 
-/// The tee writes to disk inside `read`; its write errors travel wrapped in this marker so
+/// The tap writes to disk inside `read`; its write errors travel wrapped in this marker so
 /// a full disk is not reported as a broken gzip stream.
 #[derive(Debug)]
 struct WriteSide(io::Error);
@@ -503,90 +551,54 @@ fn unwrap_write_side(e: io::Error) -> io::Error {
     }
 }
 
-struct ChannelReader {
+/// The network's chunks as a `BufRead`, so the inflater reads them in place. With a tap,
+/// every chunk also goes to the sink as received (keeping gzip bodies as served).
+struct ChannelReader<'a> {
     rx: mpsc::Receiver<Bytes>,
     current: Bytes,
+    tap: Option<&'a mut FileSink>,
 }
 
-impl ChannelReader {
-    fn new(rx: mpsc::Receiver<Bytes>) -> Self {
+impl<'a> ChannelReader<'a> {
+    fn new(rx: mpsc::Receiver<Bytes>, tap: Option<&'a mut FileSink>) -> Self {
         Self {
             rx,
             current: Bytes::new(),
+            tap,
         }
     }
 }
 
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl BufRead for ChannelReader<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while self.current.is_empty() {
             match self.rx.recv() {
-                Ok(chunk) => self.current = chunk,
+                Ok(chunk) => {
+                    if let Some(tap) = self.tap.as_deref_mut() {
+                        tap.push(chunk.clone())
+                            .map_err(|e| io::Error::other(WriteSide(e)))?;
+                    }
+                    self.current = chunk;
+                }
                 // The sender is gone: the body ended (or broke off, which the caller knows).
-                Err(_) => return Ok(0),
+                Err(_) => break,
             }
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
+        Ok(&self.current)
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.current.advance(amt.min(self.current.len()));
     }
 }
 
-struct TeeReader<'a, R> {
-    inner: R,
-    copy: &'a mut HashingWriter,
-}
-
-impl<R: Read> Read for TeeReader<'_, R> {
+impl Read for ChannelReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.copy
-            .write_all(&buf[..n])
-            .map_err(|e| io::Error::other(WriteSide(e)))?;
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
         Ok(n)
-    }
-}
-
-struct HashingWriter {
-    file: io::BufWriter<std::fs::File>,
-    hasher: Sha256,
-    len: u64,
-}
-
-impl HashingWriter {
-    fn new(file: std::fs::File) -> Self {
-        Self {
-            file: io::BufWriter::with_capacity(256 * 1024, file),
-            hasher: Sha256::new(),
-            len: 0,
-        }
-    }
-
-    fn finish(self) -> (FinishedFile, u64, String) {
-        let sha = hex::encode(self.hasher.finalize());
-        (FinishedFile(self.file), self.len, sha)
-    }
-}
-
-struct FinishedFile(io::BufWriter<std::fs::File>);
-
-impl FinishedFile {
-    fn sync_all(self) -> io::Result<()> {
-        let file = self.0.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
-    }
-}
-
-impl Write for HashingWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
     }
 }
 
@@ -651,6 +663,7 @@ async fn place_file(temp: &Path, final_path: &Path, root: &Path) -> Result<(), A
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use sha2::{Digest, Sha256};
 
     fn target<'a>(format: &'a ReportFormat, stored_id: &'a str) -> ArchiveTarget<'a> {
         ArchiveTarget {
