@@ -348,6 +348,9 @@ impl Archive {
             }
         }
         drop(tx);
+        // Whoever lent the body (a download slot, a connection) gets it back before the
+        // fsync and the rename.
+        drop(body);
         let written = writer
             .await
             .map_err(|e| ArchiveError::Writer(e.to_string()))

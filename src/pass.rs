@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::StreamExt;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -288,17 +289,22 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             });
         }
     } else {
+        // `concurrency` bounds the downloads on the wire. An item gives its slot back once
+        // its body is in, so that the next request goes out while this one is fsynced,
+        // renamed and recorded; up to as many again may be at that stage.
+        let slots = Arc::new(Semaphore::new(concurrency));
+        let slots = &slots;
         let downloading = todo_rx
             .map(|d| async move {
                 if ctx.cancel.is_cancelled() {
                     ctx.progress.item_done(planned_bytes(&d));
                     return (d.report_id, Err(CANCELLED.to_owned()));
                 }
-                let result = download_one(ctx, &d).await;
+                let result = download_one(ctx, &d, slots).await;
                 ctx.progress.item_done(planned_bytes(&d));
                 (d.report_id, result)
             })
-            .buffer_unordered(concurrency)
+            .buffer_unordered(concurrency * 2)
             .collect::<Vec<(String, Result<u64, String>)>>();
         let ((), results) = futures::join!(listing, downloading);
         let mut outcomes = lock(&outcomes);
@@ -484,12 +490,18 @@ async fn plan_report(
 }
 
 /// Downloads, archives and records one item; returns the wire bytes.
-async fn download_one(ctx: &PassContext, d: &Download) -> Result<u64, String> {
+async fn download_one(
+    ctx: &PassContext,
+    d: &Download,
+    slots: &Arc<Semaphore>,
+) -> Result<u64, String> {
     let span = info_span!("download", account = %ctx.account.name, report_id = %d.report_id, stored_id = %d.stored_id, format = %d.item.report_format.as_str());
     async {
         let started = Instant::now();
         let policy = ctx.client.retry_policy();
-        let result = policy.run(&d.stored_id, || fetch_and_record(ctx, d)).await;
+        let result = policy
+            .run(&d.stored_id, || fetch_and_record(ctx, d, Some(slots)))
+            .await;
         match result {
             Ok(row) => {
                 info!(
@@ -547,7 +559,7 @@ pub async fn refetch(
     };
     let policy = ctx.client.retry_policy();
     policy
-        .run(&d.stored_id, || fetch_and_record(ctx, &d))
+        .run(&d.stored_id, || fetch_and_record(ctx, &d, None))
         .await
         .map_err(|e| e.to_string())
 }
@@ -576,7 +588,12 @@ impl Transient for ItemError {
     }
 }
 
-async fn fetch_and_record(ctx: &PassContext, d: &Download) -> Result<ArchivedRow, ItemError> {
+/// With `slots`, holds one of them from the request until the body has been read.
+async fn fetch_and_record(
+    ctx: &PassContext,
+    d: &Download,
+    slots: Option<&Arc<Semaphore>>,
+) -> Result<ArchivedRow, ItemError> {
     let listed_size = match d.item.size {
         Some(s) if s < 0 => {
             return Err(ItemError::Refused(format!(
@@ -590,6 +607,11 @@ async fn fetch_and_record(ctx: &PassContext, d: &Download) -> Result<ArchivedRow
             )));
         }
         Some(s) => Some(s as u64),
+        None => None,
+    };
+    let slot = match slots {
+        // The semaphore is never closed; were it, the download would simply go unbounded.
+        Some(slots) => Arc::clone(slots).acquire_owned().await.ok(),
         None => None,
     };
     let response = ctx.client.download(&d.report_id, &d.stored_id).await?;
@@ -613,7 +635,15 @@ async fn fetch_and_record(ctx: &PassContext, d: &Download) -> Result<ArchivedRow
     };
     let file = ctx
         .archive
-        .store(&target, info, response.bytes_stream())
+        .store(
+            &target,
+            info,
+            // The slot goes back when the archive drops the body, right after its end.
+            response.bytes_stream().map(move |chunk| {
+                let _slot = &slot;
+                chunk
+            }),
+        )
         .await?;
     let row = ArchivedRow {
         account: ctx.account.name.clone(),

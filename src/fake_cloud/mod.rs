@@ -212,6 +212,8 @@ struct Inner {
     token_requests: u32,
     listing_requests: u32,
     requests: u32,
+    downloads_in_flight: u32,
+    downloads_in_flight_peak: u32,
 }
 
 impl Inner {
@@ -438,6 +440,12 @@ impl FakeCloud {
         self.lock().download_requests
     }
 
+    /// The most download requests this cloud was serving at one time (latency included,
+    /// until the response headers go out).
+    pub fn downloads_in_flight_peak(&self) -> u32 {
+        self.lock().downloads_in_flight_peak
+    }
+
     pub fn token_requests(&self) -> u32 {
         self.lock().token_requests
     }
@@ -582,7 +590,7 @@ impl FromRequestParts<FakeCloud> for Caller {
 /// Latency, request counters and injected faults, for every request including rejected ones.
 async fn observe(State(cloud): State<FakeCloud>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    let (latency, fault, random) = {
+    let (latency, fault, random, endpoint) = {
         let mut st = cloud.lock();
         st.requests += 1;
         let segments: Vec<&str> = path.trim_start_matches("/api/2/").split('/').collect();
@@ -597,6 +605,9 @@ async fn observe(State(cloud): State<FakeCloud>, mut req: Request, next: Next) -
             }
             ["reports", _, "stored", _] => {
                 st.download_requests += 1;
+                st.downloads_in_flight += 1;
+                st.downloads_in_flight_peak =
+                    st.downloads_in_flight_peak.max(st.downloads_in_flight);
                 Endpoint::Download
             }
             _ => Endpoint::Json,
@@ -620,8 +631,9 @@ async fn observe(State(cloud): State<FakeCloud>, mut req: Request, next: Next) -
                 (f.status, f.retry_after)
             });
         st.faults.retain(|f| f.remaining > 0);
-        (st.latency, fault, random)
+        (st.latency, fault, random, endpoint)
     };
+    let _in_flight = matches!(endpoint, Endpoint::Download).then(|| InFlight(cloud.clone()));
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -651,6 +663,16 @@ async fn observe(State(cloud): State<FakeCloud>, mut req: Request, next: Next) -
             next.run(req).await
         }
         Some((FaultKind::TokenExpired, _, _)) | None => next.run(req).await,
+    }
+}
+
+/// Counts a download request as served when `observe` returns, however it returns.
+struct InFlight(FakeCloud);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.downloads_in_flight = st.downloads_in_flight.saturating_sub(1);
     }
 }
 
@@ -889,6 +911,7 @@ async fn stats(State(cloud): State<FakeCloud>) -> Response {
         "token_requests": st.token_requests,
         "listing_requests": st.listing_requests,
         "download_requests": st.download_requests,
+        "downloads_in_flight_peak": st.downloads_in_flight_peak,
     }))
     .into_response()
 }

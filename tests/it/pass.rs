@@ -355,3 +355,27 @@ async fn a_dry_run_lists_what_would_be_fetched_and_writes_nothing() {
     assert!(!app.ledger_path.exists(), "no ledger created");
     assert!(!app.archive_dir.exists(), "no archive created");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_bounds_the_downloads_on_the_wire() {
+    let fake = FakeCloud::seeded(11, 4, &["csv", "csv_v2_0", "json_v1", "html"]);
+    // Long enough that every slot fills before the first answer comes back.
+    fake.set_latency(std::time::Duration::from_millis(30));
+    let app = spawn_app_with(
+        fake.clone(),
+        Options {
+            concurrency: Some(3),
+            ..Options::default()
+        },
+    )
+    .await;
+
+    let reports = app.run_once().await;
+    assert!(reports[0].succeeded(), "{reports:?}");
+    assert!(reports[0].fetched() > 6, "{reports:?}");
+    assert_eq!(
+        fake.downloads_in_flight_peak(),
+        3,
+        "downloads on the wire at once: never more than `concurrency`, and all of it used"
+    );
+}
