@@ -101,13 +101,19 @@ impl Daemon {
             }
             let archive =
                 Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
-            let found = reconcile(&ledger, &archive).await?;
-            if !found.missing.is_empty() || !found.untracked.is_empty() {
-                tracing::warn!(
-                    missing = found.missing.len(),
-                    untracked = found.untracked.len(),
-                    "the archive and the ledger disagreed; see the warnings above"
-                );
+            // The whole archive against the whole ledger costs time in proportion to
+            // years of reports: the service does it once as it starts; a one-shot run,
+            // started often, leaves it to `verify`, and every pass still restores the files
+            // of the items the cloud lists.
+            if mode == Mode::Service {
+                let found = reconcile(&ledger, &archive).await?;
+                if !found.missing.is_empty() || !found.untracked.is_empty() {
+                    tracing::warn!(
+                        missing = found.missing.len(),
+                        untracked = found.untracked.len(),
+                        "the archive and the ledger disagreed; see the warnings above"
+                    );
+                }
             }
             (Some(lock), Some(ledger), archive)
         };

@@ -219,6 +219,28 @@ impl Ledger {
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
+    /// The same ids as [`Ledger::archived_ids`], each with its file's path while the file
+    /// is kept (`None` once retention pruned it). One indexed range read of the primary key.
+    pub async fn archived_paths(
+        &self,
+        account: &str,
+        report_id: &str,
+    ) -> Result<HashMap<String, Option<String>>, LedgerError> {
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT stored_id, path, pruned_at FROM archived_items
+             WHERE account = ? AND report_id = ? AND missing_since IS NULL",
+        )
+        .bind(account)
+        .bind(report_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("archived paths"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, path, pruned)| (id, pruned.is_none().then_some(path)))
+            .collect())
+    }
+
     /// Records an archived item and forgets its past failures. Call only once its file is
     /// durable.
     pub async fn record(&self, row: &ArchivedRow) -> Result<(), LedgerError> {

@@ -4,7 +4,7 @@
 //! One failure never stops the rest (invariant 5): a report whose list fails is reported
 //! and the others go on; an item whose download fails is reported and the others go on.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -393,7 +393,7 @@ async fn plan_report(
     let (archived, deferred) = match &ctx.ledger {
         Some(ledger) => (
             ledger
-                .archived_ids(&ctx.account.name, report_id)
+                .archived_paths(&ctx.account.name, report_id)
                 .await
                 .map_err(|e| e.to_string())?,
             ledger
@@ -403,6 +403,7 @@ async fn plan_report(
         ),
         None => Default::default(),
     };
+    let gone = files_gone(ctx, &items, &archived).await;
     let mut seen = HashSet::new();
     let mut todo = Vec::new();
     for item in items {
@@ -464,9 +465,20 @@ async fn plan_report(
         if !seen.insert(stored_id.clone()) {
             continue;
         }
-        if archived.contains(&stored_id) {
-            outcome.skipped += 1;
-            continue;
+        if archived.contains_key(&stored_id) {
+            let Some(path) = gone.get(&stored_id) else {
+                outcome.skipped += 1;
+                continue;
+            };
+            warn!(report_id, stored_id = %stored_id, path = %path, "archived file is missing; fetching it again");
+            if let (Some(ledger), false) = (&ctx.ledger, ctx.dry_run) {
+                let key = ItemKey {
+                    account: &ctx.account.name,
+                    report_id,
+                    stored_id: &stored_id,
+                };
+                ledger.mark_missing(&key).await.map_err(|e| e.to_string())?;
+            }
         }
         if let Some(next_try) = deferred.get(&stored_id) {
             tracing::debug!(report_id, stored_id = %stored_id, next_try = %next_try, "item keeps failing; waiting for its next try");
@@ -487,6 +499,43 @@ async fn plan_report(
         });
     }
     Ok(todo)
+}
+
+/// The kept files, among the items the cloud lists, that are no longer in the archive
+/// (stored id → relative path). Checking only what the cloud still lists keeps a pass's cost
+/// independent of the ledger's size, and these are the only missing files a pass can
+/// restore; `verify` and the service's start-up reconciliation look at all of them.
+async fn files_gone(
+    ctx: &PassContext,
+    items: &[crate::api::client::ListedItem],
+    archived: &HashMap<String, Option<String>>,
+) -> HashMap<String, String> {
+    let kept: Vec<(String, String)> = items
+        .iter()
+        .filter_map(|item| item.as_ref().ok())
+        .filter(|item| item.status == StoredStatus::Saved)
+        .filter_map(|item| {
+            let id = item.id.as_ref()?;
+            let path = archived.get(id)?.as_ref()?;
+            Some((id.clone(), path.clone()))
+        })
+        .collect();
+    if kept.is_empty() {
+        return HashMap::new();
+    }
+    let archive = Arc::clone(&ctx.archive);
+    let check = tokio::task::spawn_blocking(move || {
+        kept.into_iter()
+            .filter(|(_, path)| {
+                // Only a definite "not found" counts: an unreadable folder is not a reason to
+                // download the item again.
+                archive.resolve(path).is_ok_and(|p| {
+                    matches!(p.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+                })
+            })
+            .collect::<HashMap<String, String>>()
+    });
+    check.await.unwrap_or_default()
 }
 
 /// Downloads, archives and records one item; returns the wire bytes.

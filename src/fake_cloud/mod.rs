@@ -363,6 +363,13 @@ impl FakeCloud {
         }
     }
 
+    /// The cloud drops one stored item (it expired, or someone deleted it).
+    pub fn delete_stored(&self, report_id: &str, stored_id: &str) {
+        if let Some(report) = self.lock().report_mut(report_id) {
+            report.stored.retain(|s| s.id != stored_id);
+        }
+    }
+
     pub fn remove_report(&self, report_id: &str) {
         self.lock().reports.retain(|r| r.id != report_id);
     }

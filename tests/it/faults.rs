@@ -341,7 +341,7 @@ fn scopeguard(path: std::path::PathBuf) -> Unmount {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_up_reconciles_a_missing_file_and_an_untracked_one() {
+async fn the_next_pass_fetches_a_missing_file_again_and_leaves_an_untracked_one_alone() {
     let app = spawn_app_with(populated(1, 3), Options::default()).await;
     assert!(app.run_once().await[0].succeeded());
     let rows = app.ledger_rows().await;
@@ -358,14 +358,33 @@ async fn start_up_reconciles_a_missing_file_and_an_untracked_one() {
         text.contains("archived file is missing") && text.contains(&gone.path),
         "{text}"
     );
-    assert!(
-        text.contains("not in the ledger") && text.contains("acme/stray.csv"),
-        "{text}"
-    );
     assert_eq!(app.fake.download_count(&gone.stored_id), 2, "re-fetched");
+    for row in &rows[1..] {
+        assert_eq!(app.fake.download_count(&row.stored_id), 1, "{}", row.path);
+    }
     let bytes = std::fs::read(app.archive_dir.join(&gone.path)).expect("restored");
     assert_eq!(sha256_hex(&bytes), gone.sha256);
     assert!(stray.exists(), "an untracked file is never deleted");
+    let again = app.ledger_rows().await;
+    assert_eq!(
+        again.len(),
+        rows.len(),
+        "the row was updated, not duplicated"
+    );
+
+    // A file whose item the cloud no longer lists is not the pass's business: it stays
+    // missing until `verify` reports it.
+    let old = &rows[1];
+    app.fake.delete_stored(&old.report_id, &old.stored_id);
+    std::fs::remove_file(app.archive_dir.join(&old.path)).expect("rm");
+    let out = app.bin(&["once"]).output().expect("once runs");
+    let text = output_text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains("archived file is missing"), "{text}");
+    let out = app.bin(&["verify"]).output().expect("verify runs");
+    let text = output_text(&out);
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains(&old.path), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

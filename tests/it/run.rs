@@ -70,3 +70,63 @@ async fn run_archives_items_the_cloud_adds_and_exits_0_on_sigterm_without_partia
     assert_eq!(rows.len(), 2);
     assert!(stderr.contains("stopped"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_reconciles_the_whole_archive_with_the_ledger_as_it_starts() {
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    for n in 0..3 {
+        fake.add_stored(
+            &report,
+            FakeStored::new("csv", format!("a\n{n}\n").into_bytes()),
+        );
+    }
+    let app = spawn_app_with(
+        fake,
+        Options {
+            schedule: Some("0 0 0 1 1 *".into()),
+            ..Options::default()
+        },
+    )
+    .await;
+    assert!(app.run_once().await[0].succeeded());
+    let rows = app.ledger_rows().await;
+    // The cloud forgets one item and its file goes too: only a whole-archive check sees it.
+    app.fake
+        .delete_stored(&rows[0].report_id, &rows[0].stored_id);
+    std::fs::remove_file(app.archive_dir.join(&rows[0].path)).expect("rm");
+    std::fs::write(app.archive_dir.join("acme/stray.csv"), b"by hand").expect("stray");
+
+    let log_path = app.dir.path().join("run.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let child = app
+        .bin(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("run starts");
+    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_for("the reconciliation summary", || {
+        read_log().contains("the archive and the ledger disagreed")
+    })
+    .await;
+    sigterm(&child);
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        child.wait()
+    });
+    let status = tokio::time::timeout(Duration::from_secs(30), status)
+        .await
+        .expect("stops within 30 s")
+        .expect("joined");
+    let log = read_log();
+    assert_eq!(status.expect("exit status").code(), Some(0), "{log}");
+    assert!(
+        log.contains("archived file is missing") && log.contains(&rows[0].path),
+        "{log}"
+    );
+    assert!(
+        log.contains("not in the ledger") && log.contains("acme/stray.csv"),
+        "{log}"
+    );
+}
