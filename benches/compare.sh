@@ -4,8 +4,13 @@
 # each round; the table shows medians and the ratio to the best peer, and goes to
 # benches/results/latest.md. Peak RSS of every contender comes from /usr/bin/time.
 #
-# usage: benches/compare.sh            (ROUNDS=3 BIG_SIZE=1073741824 MANY_REPORTS=500)
+# usage: benches/compare.sh            (ROUNDS=3 BIG_SIZE=1073741824 MANY_REPORTS=500
+#                                        LEDGER_ROWS=1000000 IDLE_SECONDS=60)
 #        SCENARIOS="big many" benches/compare.sh
+#
+# Scenarios: big, big-gz (1 GiB item; also ours at 10 MiB, to show memory does not grow
+# with size), many (500 reports x 4 formats), noop (the same items, all archived; then
+# again with LEDGER_ROWS more rows of history in the ledger), idle.
 #
 # Installs what the peers need from the package registries when missing:
 #   apt: curl wget rclone time    pip: requests
@@ -17,6 +22,8 @@ BIG_SIZE=${BIG_SIZE:-1073741824}
 MANY_REPORTS=${MANY_REPORTS:-500}
 SCENARIOS=${SCENARIOS:-"big big-gz many noop idle"}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
+LEDGER_ROWS=${LEDGER_ROWS:-1000000}
+SMALL_SIZE=10485760
 
 say() { printf '== %s\n' "$*" >&2; }
 
@@ -128,6 +135,14 @@ for scenario in $SCENARIOS; do
           fresh; measure big-gz "curl --compressed -o" "$round" "$BIG_SIZE" curl -sS --compressed -H "Authorization: Bearer $TOKEN" -o "$WORK/out/big" "$url"
         fi
       done
+      if [ "$scenario" = big ]; then
+        say "scenario big at 10 MiB: report-archiver's memory at a hundredth of the size"
+        start_cloud --scenario big --big-size "$SMALL_SIZE"
+        for round in $(seq 1 "$ROUNDS"); do
+          fresh; write_config "$WORK/archive" "$WORK/ledger.db" 4
+          measure big-10MiB "report-archiver once" "$round" "$SMALL_SIZE" "$BIN" --config "$WORK/config.toml" once
+        done
+      fi
       ;;
     many|noop)
       if [ "$scenario" = many ] || [ ! -s "$WORK/report_ids" ] || ! grep -q -- '--scenario many' "$WORK/cloud.cmd" 2>/dev/null; then
@@ -160,12 +175,25 @@ EOF
         for round in $(seq 1 "$ROUNDS"); do
           measure noop "report-archiver once (report ids)" "$round" 0 "$BIN" --config "$WORK/config.toml" once
         done
+        if [ "$LEDGER_ROWS" -gt 0 ]; then
+          say "scenario noop with $LEDGER_ROWS more rows of history in the ledger"
+          python3 benches/seed_ledger.py "$WORK/ledger.db" bench "$WORK/report_ids" "$LEDGER_ROWS" >&2
+          for round in $(seq 1 "$ROUNDS"); do
+            measure noop-big-ledger "report-archiver once (report ids)" "$round" 0 "$BIN" --config "$WORK/config.toml" once
+          done
+          write_config "$WORK/archive" "$WORK/ledger.db" 8
+          for round in $(seq 1 "$ROUNDS"); do
+            measure noop-big-ledger "report-archiver once (discovery)" "$round" 0 "$BIN" --config "$WORK/config.toml" once
+          done
+        fi
       fi
       ;;
     idle)
       say "scenario idle: run with an hourly schedule, ${IDLE_SECONDS}s after start"
       [ -n "${BASE:-}" ] || start_cloud --scenario many --reports "$MANY_REPORTS" --latency 5ms
-      write_config "$WORK/archive" "$WORK/ledger.db" 8
+      # A ledger of its own: the service reconciles the whole archive as it starts, and
+      # the seeded history of the noop scenario has no files behind it.
+      fresh; write_config "$WORK/archive" "$WORK/ledger.db" 8
       "$BIN" --config "$WORK/config.toml" once > /dev/null || true
       "$BIN" --config "$WORK/config.toml" run > "$WORK/run.log" 2>&1 &
       run_pid=$!
@@ -186,6 +214,6 @@ done
 
 machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%d)"
 mkdir -p benches/results
-python3 benches/summarize.py "$RESULTS" "$machine" | tee benches/results/latest.md
+python3 benches/summarize.py "$RESULTS" "$machine" "$MANY_REPORTS" "$LEDGER_ROWS" | tee benches/results/latest.md
 echo >> benches/results/latest.md
 echo "For idle, the seconds column is CPU seconds spent while idle, not wall time." >> benches/results/latest.md

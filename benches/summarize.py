@@ -2,7 +2,10 @@
 """Turns the benchmark's raw rows (scenario, contender, round, seconds, max RSS KiB, bytes,
 requests) into a Markdown table of medians with each contender's ratio to the best peer.
 
-usage: summarize.py RESULTS_TSV MACHINE_DESCRIPTION > latest.md
+usage: summarize.py RESULTS_TSV MACHINE_DESCRIPTION [REPORTS [LEDGER_ROWS]] > latest.md
+
+After the table comes each target of the benchmark issue with the figure that meets it or
+misses it, for the scenarios that ran.
 """
 import statistics
 import sys
@@ -41,6 +44,78 @@ def main() -> None:
                 f"| {scenario} | {contender} | {len(runs)} | {med:.3f} | {mbps} | {rss:.1f} | {reqs} | {ratio} |"
             )
     print("\n`vs best peer` = best peer's median time / this contender's median time (above 1: faster).")
+    reports = int(sys.argv[3]) if len(sys.argv) > 3 else 500
+    ledger_rows = int(sys.argv[4]) if len(sys.argv) > 4 else 1_000_000
+    print_targets(by_scenario, reports, ledger_rows)
+
+
+def print_targets(by_scenario: dict, reports: int, ledger_rows: int) -> None:
+    def med(scenario: str, contender: str):
+        v = by_scenario.get(scenario, {}).get(contender)
+        return v[0] if v else None
+
+    def rss(scenario: str, contender: str):
+        v = by_scenario.get(scenario, {}).get(contender)
+        return max(r[1] for r in v[1]) / 1024 if v else None
+
+    def requests(scenario: str, contender: str):
+        v = by_scenario.get(scenario, {}).get(contender)
+        return int(v[1][-1][3]) if v and v[1][-1][3].isdigit() else None
+
+    ours = "report-archiver once"
+    checks = []
+
+    def check(name: str, value, ok) -> None:
+        if value is not None:
+            checks.append((name, value, "met" if ok else "**missed**"))
+
+    big = med("big", ours)
+    peers = [m for m in (med("big", c) for c in ("curl -o", "wget -O", "rclone copyurl")) if m]
+    if big and peers:
+        r = min(peers) / big
+        check("big: throughput >= 0.9x the best of curl/wget/rclone", f"{r:.2f}x", r >= 0.9)
+    gz, curl_gz = med("big-gz", ours), med("big-gz", "curl --compressed -o")
+    if gz and curl_gz:
+        r = curl_gz / gz
+        check("big-gz: throughput >= 1.0x curl --compressed", f"{r:.2f}x", r >= 1.0)
+    for scenario in ("big", "big-gz"):
+        m = rss(scenario, ours)
+        if m is not None:
+            check(f"{scenario}: peak RSS <= 32 MiB", f"{m:.1f} MiB", m <= 32)
+    small, large = rss("big-10MiB", ours), rss("big", ours)
+    if small is not None and large is not None:
+        d = large - small
+        check("big: peak RSS within 4 MiB of the 10 MiB case", f"{large:.1f} - {small:.1f} = {d:.1f} MiB", d <= 4)
+    many, py, xargs = med("many", ours), med("many", "python requests (sequential)"), med("many", "xargs -P8 curl")
+    if many and py:
+        check("many: wall time <= 1/6 of sequential Python", f"{many / py:.3f} (1/6 = 0.167)", many <= py / 6)
+    if many and xargs:
+        check("many: wall time <= 1.2x xargs -P8 curl", f"{many / xargs:.2f}x", many <= 1.2 * xargs)
+    for label, contender, limit in (
+        ("report ids", f"{ours} (report ids)", reports + 1),
+        ("discovery", f"{ours} (discovery)", 2 * reports + 2),
+    ):
+        n = med("noop", contender)
+        if n and many:
+            check(f"noop ({label}): wall time <= 1/4 of many", f"{n / many:.3f}", n <= many / 4)
+        q = requests("noop", contender)
+        if q is not None:
+            check(f"noop ({label}): requests <= {limit}", str(q), q <= limit)
+        big_ledger = med("noop-big-ledger", contender)
+        if n and big_ledger:
+            r = big_ledger / n
+            check(f"noop ({label}) with {ledger_rows:,} more ledger rows: <= 1.5x the plain no-op", f"{r:.2f}x", r <= 1.5)
+    idle = by_scenario.get("idle", {}).get("report-archiver run (after the start-up pass)")
+    if idle:
+        cpu, kib = idle[0], max(r[1] for r in idle[1])
+        check("idle: CPU <= 0.1 s over the minute", f"{cpu:.2f} s", cpu <= 0.1)
+        check("idle: RSS <= 20 MiB", f"{kib / 1024:.1f} MiB", kib / 1024 <= 20)
+    if checks:
+        print("\n## Targets\n")
+        print("| target | measured | |")
+        print("| --- | --- | --- |")
+        for name, value, verdict in checks:
+            print(f"| {name} | {value} | {verdict} |")
 
 
 if __name__ == "__main__":

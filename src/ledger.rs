@@ -219,19 +219,31 @@ impl Ledger {
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
-    /// The same ids as [`Ledger::archived_ids`], each with its file's path while the file
-    /// is kept (`None` once retention pruned it). One indexed range read of the primary key.
+    /// Which of `stored_ids` are archived (as [`Ledger::archived_ids`] counts them), each
+    /// with its file's path while the file is kept (`None` once retention pruned it). One
+    /// query per report, one primary-key probe per id: the cost follows what the cloud
+    /// lists, not the years of rows behind it.
     pub async fn archived_paths(
         &self,
         account: &str,
         report_id: &str,
+        stored_ids: &[&str],
     ) -> Result<HashMap<String, Option<String>>, LedgerError> {
+        if stored_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids = serde_json::to_string(stored_ids).map_err(|e| LedgerError::Query {
+            what: "archived paths",
+            source: sqlx::Error::Encode(Box::new(e)),
+        })?;
         let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
             "SELECT stored_id, path, pruned_at FROM archived_items
-             WHERE account = ? AND report_id = ? AND missing_since IS NULL",
+             WHERE account = ? AND report_id = ? AND missing_since IS NULL
+               AND stored_id IN (SELECT value FROM json_each(?))",
         )
         .bind(account)
         .bind(report_id)
+        .bind(ids)
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("archived paths"))?;
@@ -326,23 +338,29 @@ impl Ledger {
         Ok(attempts)
     }
 
-    /// Stored ids of one report that wait for a later try, with when.
+    /// Items of one account that wait for a later try: report id → stored id → when.
+    /// Read once per pass (the table holds only failing items, so it stays small).
     pub async fn deferred_items(
         &self,
         account: &str,
-        report_id: &str,
-    ) -> Result<HashMap<String, String>, LedgerError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT stored_id, next_try_at FROM item_failures
-             WHERE account = ? AND report_id = ? AND next_try_at > ?",
+    ) -> Result<HashMap<String, HashMap<String, String>>, LedgerError> {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT report_id, stored_id, next_try_at FROM item_failures
+             WHERE account = ? AND next_try_at > ?",
         )
         .bind(account)
-        .bind(report_id)
         .bind(rfc3339(Utc::now()))
         .fetch_all(&self.pool)
         .await
         .map_err(query_err("deferred items"))?;
-        Ok(rows.into_iter().collect())
+        let mut by_report: HashMap<String, HashMap<String, String>> = HashMap::new();
+        for (report_id, stored_id, next_try) in rows {
+            by_report
+                .entry(report_id)
+                .or_default()
+                .insert(stored_id, next_try);
+        }
+        Ok(by_report)
     }
 
     pub async fn item_failures(&self) -> Result<Vec<ItemFailureRow>, LedgerError> {
@@ -583,7 +601,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert!(ledger.deferred_items("a", "r").await.unwrap().is_empty());
+        assert!(ledger.deferred_items("a").await.unwrap().is_empty());
         let attempts = ledger
             .record_item_failure(&key, "boom", Duration::from_secs(60))
             .await
@@ -591,10 +609,11 @@ mod tests {
         assert_eq!(attempts, FREE_ATTEMPTS + 1);
         assert!(
             ledger
-                .deferred_items("a", "r")
+                .deferred_items("a")
                 .await
                 .unwrap()
-                .contains_key("s")
+                .get("r")
+                .is_some_and(|ids| ids.contains_key("s"))
         );
         let row = ArchivedRow {
             account: "a".into(),
@@ -617,5 +636,63 @@ mod tests {
         assert!(ledger.archived_ids("a", "r").await.unwrap().is_empty());
         ledger.record(&row).await.unwrap();
         assert!(ledger.archived_ids("a", "r").await.unwrap().contains("s"));
+    }
+    #[tokio::test]
+    async fn archived_paths_answers_for_the_listed_ids_only_with_pruned_files_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.db"), DEFAULT_BUSY_TIMEOUT)
+            .await
+            .unwrap();
+        for (report, id) in [
+            ("r", "kept"),
+            ("r", "pruned"),
+            ("r", "gone"),
+            ("r", "unlisted"),
+            ("q", "kept"),
+        ] {
+            let row = ArchivedRow {
+                account: "a".into(),
+                report_id: report.into(),
+                stored_id: id.into(),
+                report_format: "csv".into(),
+                created_at: "2026-01-01T00:00:00Z".into(),
+                listed_size: None,
+                wire_bytes: 1,
+                stored_bytes: 1,
+                sha256: "00".into(),
+                compressed: false,
+                path: format!("a/{report}/{id}.csv"),
+                fetched_at: "2026-01-01T00:00:00Z".into(),
+            };
+            ledger.record(&row).await.unwrap();
+        }
+        ledger
+            .mark_pruned("a", "r", "pruned", Utc::now())
+            .await
+            .unwrap();
+        let gone = ItemKey {
+            account: "a",
+            report_id: "r",
+            stored_id: "gone",
+        };
+        ledger.mark_missing(&gone).await.unwrap();
+
+        let found = ledger
+            .archived_paths("a", "r", &["kept", "pruned", "gone", "new", "it's \"odd\""])
+            .await
+            .unwrap();
+        let expected: HashMap<String, Option<String>> = [
+            ("kept".to_owned(), Some("a/r/kept.csv".to_owned())),
+            ("pruned".to_owned(), None),
+        ]
+        .into();
+        assert_eq!(found, expected);
+        assert!(
+            ledger
+                .archived_paths("a", "r", &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

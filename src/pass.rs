@@ -236,6 +236,17 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             return report;
         }
     };
+    let deferred = match &ctx.ledger {
+        Some(ledger) => match ledger.deferred_items(&ctx.account.name).await {
+            Ok(d) => d,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return report;
+            }
+        },
+        None => HashMap::new(),
+    };
+    let deferred = &deferred;
 
     // Listings go out side by side, and each report's downloads start as soon as its
     // listing is in. The two stages run as separate futures joined by an unbounded
@@ -253,7 +264,7 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
                     report_id: report_id.clone(),
                     ..ReportOutcome::default()
                 };
-                match plan_report(ctx, &report_id, &mut outcome).await {
+                match plan_report(ctx, &report_id, deferred, &mut outcome).await {
                     Ok(todo) => (outcome, todo),
                     Err(e) => {
                         warn!(report_id = %report_id, error.message = %e, "report failed");
@@ -379,6 +390,7 @@ async fn explain_empty(ctx: &PassContext, report_id: &str, outcome: &mut ReportO
 async fn plan_report(
     ctx: &PassContext,
     report_id: &str,
+    deferred: &HashMap<String, HashMap<String, String>>,
     outcome: &mut ReportOutcome,
 ) -> Result<Vec<Download>, String> {
     check_component("report id", report_id).map_err(|e| e.to_string())?;
@@ -390,19 +402,19 @@ async fn plan_report(
     if items.is_empty() && ctx.account.reports.is_empty() {
         explain_empty(ctx, report_id, outcome).await;
     }
-    let (archived, deferred) = match &ctx.ledger {
-        Some(ledger) => (
-            ledger
-                .archived_paths(&ctx.account.name, report_id)
-                .await
-                .map_err(|e| e.to_string())?,
-            ledger
-                .deferred_items(&ctx.account.name, report_id)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
-        None => Default::default(),
+    let listed_ids: Vec<&str> = items
+        .iter()
+        .filter_map(|item| item.as_ref().ok()?.id.as_deref())
+        .collect();
+    let archived = match &ctx.ledger {
+        Some(ledger) => ledger
+            .archived_paths(&ctx.account.name, report_id, &listed_ids)
+            .await
+            .map_err(|e| e.to_string())?,
+        None => HashMap::new(),
     };
+    let no_deferred = HashMap::new();
+    let deferred = deferred.get(report_id).unwrap_or(&no_deferred);
     let gone = files_gone(ctx, &items, &archived).await;
     let mut seen = HashSet::new();
     let mut todo = Vec::new();
