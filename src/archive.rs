@@ -28,7 +28,7 @@ pub const PARTIAL_DIR: &str = ".partial";
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Chunks in flight between the network task and the blocking writer; bounds memory.
-const WRITE_QUEUE_CHUNKS: usize = 8;
+const WRITE_QUEUE_CHUNKS: usize = 4;
 /// Bodies from this size up (or of unknown size) are hashed on a thread of their own.
 const HASH_THREAD_MIN_BYTES: u64 = 1024 * 1024;
 

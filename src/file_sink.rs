@@ -27,7 +27,7 @@ const GATHER_SLICES: usize = 256;
 /// Writeback is started after every this many bytes written.
 const WRITEBACK_EVERY: u64 = 8 * 1024 * 1024;
 /// Chunks queued for the hash thread; bounds memory next to the writer's own queue.
-const HASH_QUEUE_CHUNKS: usize = 4;
+const HASH_QUEUE_CHUNKS: usize = 2;
 
 pub struct FileSink {
     file: File,
