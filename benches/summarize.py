@@ -108,7 +108,12 @@ def print_targets(by_scenario: dict, reports: int, ledger_rows: int) -> None:
     idle = by_scenario.get("idle", {}).get("report-archiver run (after the start-up pass)")
     if idle:
         cpu, kib = idle[0], max(r[1] for r in idle[1])
-        check("idle: CPU <= 0.1 s over the minute", f"{cpu:.2f} s", cpu <= 0.1)
+        check("idle: CPU <= 0.1 s over the minute (after the start-up pass)", f"{cpu:.2f} s", cpu <= 0.1)
+        whole = by_scenario.get("idle", {}).get(
+            "report-archiver run (whole first minute, start-up no-op pass included)"
+        )
+        if whole:
+            check("idle: CPU <= 0.1 s over the first minute, its no-op pass included", f"{whole[0]:.2f} s", whole[0] <= 0.1)
         check("idle: RSS <= 20 MiB", f"{kib / 1024:.1f} MiB", kib / 1024 <= 20)
     if checks:
         print("\n## Targets\n")
