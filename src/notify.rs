@@ -1,6 +1,8 @@
 //! Telling someone: a webhook for failures and recoveries, a healthchecks.io-style ping
-//! after every pass. Both are best effort: a notification that fails is logged and never
-//! touches the pass or the daemon.
+//! after every pass. Neither ever touches the pass or the daemon: a request that meets a
+//! network error, a 5xx, a 408 or a 429 is tried twice more (after 1 s and 5 s), and a
+//! webhook message that still did not get through is sent again after the next pass of the
+//! same process.
 //!
 //! - [`Notifier`]: built from `[notify]`; [`Notifier::pass_finished`] after each pass.
 //! - [`Event`]: what the webhook receives (JSON, with a `text` line that Slack-style
@@ -29,6 +31,11 @@ use crate::pass::PassReport;
 
 /// Connecting takes at most this long (or the whole timeout, when that is shorter).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits before the second and the third try of a notification that met a network error,
+/// a 5xx, a 408 or a 429: a webhook endpoint restarting must not swallow the one message
+/// of an outage.
+const RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(5)];
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -115,11 +122,47 @@ impl Notifier {
         };
         let ping = self.ping(&report.account, ok);
         let hook = async {
-            if let Some(event) = event {
-                self.post(&event).await;
+            match event {
+                Some(event) => self.post(&event).await,
+                None => true,
             }
         };
-        futures::future::join(ping, hook).await;
+        let ((), delivered) = futures::future::join(ping, hook).await;
+        if !delivered {
+            // Forget this outcome so that the next pass announces it again.
+            let mut last = self.last_ok.lock().unwrap_or_else(|e| e.into_inner());
+            match previous {
+                Some(was) => last.insert(report.account.clone(), was),
+                None => last.remove(&report.account),
+            };
+        }
+    }
+
+    /// Sends a request, trying again after [`RETRY_DELAYS`] when the failure may pass.
+    async fn send(&self, request: impl Fn() -> reqwest::RequestBuilder) -> reqwest::Result<()> {
+        let mut delays = RETRY_DELAYS.iter();
+        loop {
+            let result = request()
+                .send()
+                .await
+                .and_then(reqwest::Response::error_for_status);
+            let e = match result {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let transient = e.status().is_none_or(|s| {
+                s.is_server_error()
+                    || s == reqwest::StatusCode::TOO_MANY_REQUESTS
+                    || s == reqwest::StatusCode::REQUEST_TIMEOUT
+            });
+            match delays.next() {
+                Some(delay) if transient => {
+                    debug!(error.message = %e.without_url(), retry_in = ?delay, "notification failed; trying again");
+                    tokio::time::sleep(*delay).await;
+                }
+                _ => return Err(e),
+            }
+        }
     }
 
     async fn ping(&self, account: &str, ok: bool) {
@@ -131,12 +174,7 @@ impl Notifier {
         } else {
             fail_url(url.expose_secret())
         };
-        let result = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status);
+        let result = self.send(|| self.http.get(&url)).await;
         match result {
             Ok(_) => debug!(account, ok, "ping sent"),
             Err(e) => {
@@ -145,25 +183,28 @@ impl Notifier {
         }
     }
 
-    async fn post(&self, event: &Event) {
+    /// Whether the event reached the webhook (or there is no webhook to reach).
+    async fn post(&self, event: &Event) -> bool {
         let Some(url) = &self.webhook_url else {
-            return;
+            return true;
         };
         let result = self
-            .http
-            .post(url.expose_secret())
-            .json(event)
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status);
+            .send(|| self.http.post(url.expose_secret()).json(event))
+            .await;
         match result {
-            Ok(_) => info!(account = %event.account, event = event.event, "webhook notified"),
-            Err(e) => warn!(
-                account = %event.account,
-                event = event.event,
-                error.message = %e.without_url(),
-                "cannot notify the webhook (notify.webhook_url); the pass is not affected"
-            ),
+            Ok(()) => {
+                info!(account = %event.account, event = event.event, "webhook notified");
+                true
+            }
+            Err(e) => {
+                warn!(
+                    account = %event.account,
+                    event = event.event,
+                    error.message = %e.without_url(),
+                    "cannot notify the webhook (notify.webhook_url); the pass is not affected, and the next pass tries again"
+                );
+                false
+            }
         }
     }
 }

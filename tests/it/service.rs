@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ where
 struct Received {
     hooks: Arc<Mutex<Vec<serde_json::Value>>>,
     pings: Arc<Mutex<Vec<String>>>,
+    /// The next this-many webhook posts are answered 503 and not kept.
+    refuse_hooks: Arc<AtomicU32>,
 }
 
 impl Received {
@@ -58,7 +61,15 @@ async fn spawn_receiver() -> (SocketAddr, Received) {
             "/hook",
             post(
                 |State(r): State<Received>, axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    let refused = r
+                        .refuse_hooks
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    if refused {
+                        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                    }
                     r.hooks.lock().expect("lock").push(body);
+                    axum::http::StatusCode::OK
                 },
             ),
         )
@@ -354,4 +365,65 @@ async fn a_recovery_is_announced_across_separate_runs_and_only_once() {
         .map(|h| h["event"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(events, ["failure", "recovery"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_fails_once_still_gets_the_failure() {
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    fake.add_stored(&report, FakeStored::new("csv", b"a\n1\n".to_vec()));
+    let (hooks, received) = spawn_receiver().await;
+    received.refuse_hooks.store(1, Ordering::SeqCst);
+    let sections = format!("[notify]\nwebhook_url = \"http://{hooks}/hook\"\ntimeout = \"2s\"\n");
+    let app = spawn_app_with(
+        fake,
+        without_retries(Options {
+            extra_sections: sections,
+            ..Options::default()
+        }),
+    )
+    .await;
+
+    app.fake.fail_next_requests("/stored", 503, 1);
+    assert!(!app.run_once().await[0].succeeded());
+    let events: Vec<String> = received
+        .hooks()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(events, ["failure"], "the second try delivered it");
+    assert_eq!(received.refuse_hooks.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_the_webhook_never_took_is_announced_again_after_the_next_pass() {
+    let (hooks, received) = spawn_receiver().await;
+    // All three tries of the first announcement are refused.
+    received.refuse_hooks.store(3, Ordering::SeqCst);
+    let settings = config::NotifySettings {
+        webhook_url: Some(format!("http://{hooks}/hook").into()),
+        ping_url: None,
+        timeout: Duration::from_secs(2),
+    };
+    let notifier = report_archiver::notify::Notifier::new(&settings, [("acme".to_owned(), true)])
+        .expect("builds")
+        .expect("a webhook is set");
+    let failed = report_archiver::pass::PassReport {
+        account: "acme".into(),
+        error: Some("the cloud is down".into()),
+        ..Default::default()
+    };
+
+    notifier.pass_finished(&failed).await;
+    assert!(received.hooks().is_empty());
+    notifier.pass_finished(&failed).await;
+    let events: Vec<String> = received
+        .hooks()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(events, ["failure"]);
+    // Delivered now: a third failed pass says nothing new.
+    notifier.pass_finished(&failed).await;
+    assert_eq!(received.hooks().len(), 1);
 }
