@@ -163,6 +163,7 @@ impl Daemon {
                 max_file_size: settings.archive.max_file_size,
                 failure_backoff: settings.http.failure_backoff,
                 progress: Progress::hidden(),
+                health: Some(monitor.health.clone()),
             });
         }
         Ok(Self {

@@ -1,8 +1,10 @@
 //! What `/healthz` answers: [`Health`] remembers, per account, the last pass and the last
 //! successful one; [`Health::check`] turns that into a [`HealthReport`].
 //!
-//! The rule: healthy while the scheduler runs and every account has had a successful pass
-//! within `staleness` (counted from the daemon's start until its first success). One failed
+//! The rule: healthy while the scheduler runs and every account has had a successful pass,
+//! or archived an item, within `staleness` (counted from the daemon's start until then):
+//! a first pass catching up on years of reports can outlast the staleness, and a health
+//! check that restarts the daemon in the middle of it would never let it finish. One failed
 //! pass does not make the daemon unhealthy: a cloud hiccup heals at the next pass, and a
 //! health check that flaps on it gets ignored. A failure that lasts longer than `staleness`
 //! does, and the report says why (the last error). Cancelled passes (shutdown) count as
@@ -23,6 +25,8 @@ struct AccountState {
     last_pass_at: Option<DateTime<Utc>>,
     last_success_at: Option<DateTime<Utc>>,
     last_success: Option<Instant>,
+    last_archived_at: Option<DateTime<Utc>>,
+    last_archived: Option<Instant>,
     last_error: Option<String>,
     consecutive_failures: u32,
 }
@@ -55,6 +59,8 @@ pub struct AccountHealth {
     pub account: String,
     pub last_pass_at: Option<String>,
     pub last_success_at: Option<String>,
+    /// When this process last archived an item of the account.
+    pub last_archived_at: Option<String>,
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
 }
@@ -90,6 +96,15 @@ impl Health {
         self.lock().scheduler_running = running;
     }
 
+    /// An item of `account` reached the archive and the ledger: the daemon is making
+    /// progress, even in a pass that has not ended yet.
+    pub fn item_archived(&self, account: &str) {
+        let mut state = self.lock();
+        let a = state.accounts.entry(account.to_owned()).or_default();
+        a.last_archived = Some(Instant::now());
+        a.last_archived_at = Some(Utc::now());
+    }
+
     pub fn record(&self, report: &PassReport) {
         if report.cancelled {
             return;
@@ -117,11 +132,19 @@ impl Health {
         }
         let mut accounts = Vec::new();
         for (name, a) in &state.accounts {
-            let since = a.last_success.unwrap_or(self.started);
+            let since = [a.last_success, a.last_archived]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(self.started);
             if since.elapsed() > self.staleness {
                 let what = match a.last_success_at {
                     Some(at) => format!("no successful pass since {}", rfc3339(at)),
                     None => "no successful pass since the daemon started".to_owned(),
+                };
+                let what = match a.last_archived_at {
+                    Some(at) => format!("{what} and no item archived since {}", rfc3339(at)),
+                    None => what,
                 };
                 let why = a
                     .last_error
@@ -137,6 +160,7 @@ impl Health {
                 account: name.clone(),
                 last_pass_at: a.last_pass_at.map(rfc3339),
                 last_success_at: a.last_success_at.map(rfc3339),
+                last_archived_at: a.last_archived_at.map(rfc3339),
                 consecutive_failures: a.consecutive_failures,
                 last_error: a.last_error.clone(),
             });
@@ -232,6 +256,29 @@ mod tests {
         assert_eq!(
             a.last_error.as_deref(),
             Some("2 item(s) failed to download")
+        );
+    }
+
+    #[test]
+    fn a_long_first_pass_that_keeps_archiving_stays_healthy_until_it_stalls() {
+        let staleness = Duration::from_millis(200);
+        let health = Health::new(["a"], staleness);
+        health.set_scheduler_running(true);
+        // Past the staleness with no pass finished, but items keep arriving.
+        for _ in 0..4 {
+            std::thread::sleep(Duration::from_millis(80));
+            health.item_archived("a");
+            let report = health.check();
+            assert!(report.healthy(), "{report:?}");
+        }
+        assert!(health.check().accounts[0].last_archived_at.is_some());
+        // The pass stalls: no item for longer than the staleness.
+        std::thread::sleep(staleness + Duration::from_millis(50));
+        let report = health.check();
+        assert!(!report.healthy());
+        assert!(
+            report.reasons[0].contains("no item archived since"),
+            "{report:?}"
         );
     }
 }

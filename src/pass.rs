@@ -18,6 +18,7 @@ use crate::api::retry::{Transient, Verdict};
 use crate::api::{ApiError, CloudClient, StoredItem, StoredStatus};
 use crate::archive::{Archive, ArchiveError, ArchiveTarget, BodyInfo, check_component};
 use crate::config::Account;
+use crate::health::Health;
 use crate::ledger::{ArchivedRow, ItemKey, Ledger, LedgerError, PassTotals, rfc3339};
 use crate::progress::Progress;
 
@@ -37,6 +38,8 @@ pub struct PassContext {
     pub failure_backoff: Duration,
     /// The live progress bar of `once` on a terminal; hidden otherwise.
     pub progress: Arc<Progress>,
+    /// Told of every archived item, so `/healthz` sees a long pass making progress.
+    pub health: Option<Arc<Health>>,
 }
 
 /// What one report's part of a pass did.
@@ -565,6 +568,9 @@ async fn download_one(
             .await;
         match result {
             Ok(row) => {
+                if let Some(health) = &ctx.health {
+                    health.item_archived(&ctx.account.name);
+                }
                 info!(
                     bytes = row.wire_bytes,
                     stored_bytes = row.stored_bytes,
