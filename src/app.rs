@@ -122,7 +122,8 @@ impl Daemon {
             (Some(ledger), false) => ledger.last_outcomes().await?,
             _ => Vec::new(),
         };
-        let monitor = Monitor::new(&config, &last_outcomes)?;
+        let announce_to = ledger.clone().filter(|_| !dry_run);
+        let monitor = Monitor::new(&config, &last_outcomes, announce_to)?;
         // Only the long-running service listens: a one-shot run has no one to answer, and
         // binding a configured port there would only make it fail when the port is taken.
         let listener = match (mode, settings.server.listen) {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::health::Health;
+use crate::ledger::Ledger;
 use crate::metrics::Metrics;
 use crate::notify::{Notifier, NotifyError};
 use crate::pass::PassReport;
@@ -18,9 +19,14 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    /// `last_outcomes`: per account, the outcome (`ok`/`failed`) of its last finished pass
-    /// before this process (see `Ledger::last_outcomes`).
-    pub fn new(config: &Config, last_outcomes: &[(String, String)]) -> Result<Self, NotifyError> {
+    /// `last_outcomes`: per account, the outcome (`ok`/`failed`) the webhook last heard of,
+    /// or of its last finished pass (see `Ledger::last_outcomes`). `ledger`: where delivered
+    /// announcements are recorded (`None` in a dry run).
+    pub fn new(
+        config: &Config,
+        last_outcomes: &[(String, String)],
+        ledger: Option<Ledger>,
+    ) -> Result<Self, NotifyError> {
         let previous = last_outcomes
             .iter()
             .map(|(account, outcome)| (account.clone(), outcome == "ok"));
@@ -31,7 +37,7 @@ impl Monitor {
                 config.accounts.iter().map(|a| a.name.as_str()),
                 settings.server.staleness,
             )),
-            notifier: Notifier::new(&settings.notify, previous)?.map(Arc::new),
+            notifier: Notifier::new(&settings.notify, previous, ledger)?.map(Arc::new),
         })
     }
 

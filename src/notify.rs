@@ -1,8 +1,8 @@
 //! Telling someone: a webhook for failures and recoveries, a healthchecks.io-style ping
 //! after every pass. Neither ever touches the pass or the daemon: a request that meets a
 //! network error, a 5xx, a 408 or a 429 is tried twice more (after 1 s and 5 s), and a
-//! webhook message that still did not get through is sent again after the next pass of the
-//! same process.
+//! webhook message that still did not get through is sent again after the next pass, by
+//! this process or the next one (the ledger records what the webhook last heard of).
 //!
 //! - [`Notifier`]: built from `[notify]`; [`Notifier::pass_finished`] after each pass.
 //! - [`Event`]: what the webhook receives (JSON, with a `text` line that Slack-style
@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::api::client::USER_AGENT;
 use crate::config::NotifySettings;
-use crate::ledger::rfc3339;
+use crate::ledger::{Ledger, rfc3339};
 use crate::pass::PassReport;
 
 /// Connecting takes at most this long (or the whole timeout, when that is shorter).
@@ -75,6 +75,8 @@ pub struct Notifier {
     ping_url: Option<SecretString>,
     /// Per account: did its last (not cancelled) pass succeed?
     last_ok: Mutex<HashMap<String, bool>>,
+    /// Where a delivered announcement is recorded, so that another run knows it was heard.
+    ledger: Option<Ledger>,
 }
 
 impl Notifier {
@@ -84,6 +86,7 @@ impl Notifier {
     pub fn new(
         settings: &NotifySettings,
         previous: impl IntoIterator<Item = (String, bool)>,
+        ledger: Option<Ledger>,
     ) -> Result<Option<Self>, NotifyError> {
         if settings.webhook_url.is_none() && settings.ping_url.is_none() {
             return Ok(None);
@@ -101,6 +104,7 @@ impl Notifier {
             webhook_url: settings.webhook_url.clone(),
             ping_url: settings.ping_url.clone(),
             last_ok: Mutex::new(previous.into_iter().collect()),
+            ledger,
         }))
     }
 
@@ -122,10 +126,20 @@ impl Notifier {
         };
         let ping = self.ping(&report.account, ok);
         let hook = async {
-            match event {
-                Some(event) => self.post(&event).await,
-                None => true,
+            let Some(event) = event else {
+                return true;
+            };
+            let delivered = self.post(&event).await;
+            // An event is a change from what the webhook believes; when it did not get
+            // through, the webhook still believes the opposite, and the next run must
+            // compare with that, not with this pass's outcome.
+            let believed = if delivered { ok } else { !ok };
+            if let Some(ledger) = &self.ledger
+                && let Err(e) = ledger.record_announced(&report.account, believed).await
+            {
+                warn!(account = %report.account, error.message = %e, "cannot record in the ledger what the webhook was told; a later run may announce a change again or miss one");
             }
+            delivered
         };
         let ((), delivered) = futures::future::join(ping, hook).await;
         if !delivered {

@@ -405,9 +405,10 @@ async fn a_failure_the_webhook_never_took_is_announced_again_after_the_next_pass
         ping_url: None,
         timeout: Duration::from_secs(2),
     };
-    let notifier = report_archiver::notify::Notifier::new(&settings, [("acme".to_owned(), true)])
-        .expect("builds")
-        .expect("a webhook is set");
+    let notifier =
+        report_archiver::notify::Notifier::new(&settings, [("acme".to_owned(), true)], None)
+            .expect("builds")
+            .expect("a webhook is set");
     let failed = report_archiver::pass::PassReport {
         account: "acme".into(),
         error: Some("the cloud is down".into()),
@@ -426,4 +427,42 @@ async fn a_failure_the_webhook_never_took_is_announced_again_after_the_next_pass
     // Delivered now: a third failed pass says nothing new.
     notifier.pass_finished(&failed).await;
     assert_eq!(received.hooks().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_one_run_could_not_announce_is_announced_by_the_next_run() {
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    fake.add_stored(&report, FakeStored::new("csv", b"a\n1\n".to_vec()));
+    let (hooks, received) = spawn_receiver().await;
+    let sections = format!("[notify]\nwebhook_url = \"http://{hooks}/hook\"\ntimeout = \"2s\"\n");
+    let app = spawn_app_with(
+        fake,
+        without_retries(Options {
+            extra_sections: sections,
+            ..Options::default()
+        }),
+    )
+    .await;
+    let events = || -> Vec<String> {
+        received
+            .hooks()
+            .iter()
+            .map(|h| h["event"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+
+    // The first run fails and the webhook refuses every try: nothing heard.
+    received.refuse_hooks.store(3, Ordering::SeqCst);
+    app.fake.fail_next_requests("/stored", 503, 2);
+    assert!(!app.run_once().await[0].succeeded());
+    assert!(events().is_empty());
+    // The next run (new process state) fails too, and this time the failure gets through.
+    assert!(!app.run_once().await[0].succeeded());
+    assert_eq!(events(), ["failure"]);
+    // Heard: another failed run says nothing, a success is a recovery.
+    app.fake.fail_next_requests("/stored", 503, 1);
+    assert!(!app.run_once().await[0].succeeded());
+    assert!(app.run_once().await[0].succeeded());
+    assert_eq!(events(), ["failure", "recovery"]);
 }
