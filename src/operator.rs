@@ -13,12 +13,13 @@ use chrono::Utc;
 
 use crate::app::{Daemon, Mode};
 use crate::cli::{Failure, load, start_telemetry};
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, LogFormat, S3Settings};
 use crate::inspect::{self, ExportFormat, RowFilter};
 use crate::instance::InstanceLock;
 use crate::ledger::{ArchivedRow, Ledger};
 use crate::progress::Progress;
 use crate::retention::{self, Keep};
+use crate::s3::ObjectTarget;
 use crate::verify;
 
 /// Where an archive is when it is not where the config says (a copy, a restore).
@@ -180,16 +181,16 @@ pub async fn verify(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let place = resolve(config_path, location)?;
-    if place
-        .config
-        .as_ref()
-        .is_some_and(|c| c.settings.archive.s3.is_some())
+    if let Some(config) = &place.config
+        && let Some(s3) = &config.settings.archive.s3
     {
-        // Re-hashing objects needs the S3 side of verify, which is not written yet; a
-        // local walk would report every archived item as missing.
-        return Err(Failure::config(anyhow::anyhow!(
-            "verify does not work with [archive.s3] yet: the archive is in the bucket, not under archive.dir"
-        )));
+        if repair {
+            // A changed object cannot be quarantined or replaced (uploads are create-only).
+            return Err(Failure::config(anyhow::anyhow!(
+                "verify --repair does not work with [archive.s3] yet; run verify without --repair to see what is wrong"
+            )));
+        }
+        return verify_objects(config, s3, &place.ledger, json).await;
     }
     if repair && place.config.is_none() {
         return Err(Failure::config(anyhow::anyhow!(
@@ -211,6 +212,42 @@ pub async fn verify(
         verify::repair(&mut report, &place.archive, daemon.contexts(), Utc::now()).await;
         daemon.close().await;
     }
+    if json {
+        emit_json(&report)?;
+    } else {
+        emit(&verify::render(&report))?;
+    }
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `verify` on the S3 target: the same report, from the bucket.
+async fn verify_objects(
+    config: &Config,
+    s3: &S3Settings,
+    ledger_path: &Path,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let rows = read_rows(ledger_path).await?;
+    let Some(ledger) = Ledger::open_read_only(ledger_path)
+        .await
+        .map_err(Failure::runtime)?
+    else {
+        return Err(no_ledger(ledger_path));
+    };
+    let objects = ObjectTarget::build(s3, config.s3_keys.as_ref(), &config.settings.http, ledger)
+        .context("cannot set up the S3 target")
+        .map_err(Failure::runtime)?;
+    let progress = Progress::on_terminal("verifying");
+    let report = objects
+        .verify(rows, &progress)
+        .await
+        .context("verify failed")
+        .map_err(Failure::runtime)?;
+    progress.finish();
     if json {
         emit_json(&report)?;
     } else {

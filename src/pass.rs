@@ -533,7 +533,7 @@ async fn files_gone(
         })
         .collect();
     // On the S3 target the files are objects, not files under the root; checking that they
-    // are still there is `verify`'s job (not yet on S3), not a pass's.
+    // are still there is `verify`'s job, not a pass's.
     if kept.is_empty() || ctx.archive.objects().is_some() {
         return HashMap::new();
     }

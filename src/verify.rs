@@ -55,7 +55,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(row: &ArchivedRow, actual: Option<String>, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        row: &ArchivedRow,
+        actual: Option<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             account: row.account.clone(),
             report_id: row.report_id.clone(),

@@ -3,6 +3,7 @@
 //! - [`ObjectTarget`]: built once from `[archive.s3]`; uploads a finished, verified temp
 //!   file to `<prefix>/<archive path>` create-only, so an object that is there already is
 //!   never replaced ([`upload`]), and aborts the multipart uploads a crash left behind.
+//! - [`ObjectTarget::verify`]: `verify` for the bucket (objects streamed back, re-hashed).
 //! - [`S3Error`]: what failed, on which key.
 //!
 //! Downloads still land in `<archive.dir>/.partial/` first: the archive pipeline checks
@@ -10,6 +11,7 @@
 
 mod signed;
 mod upload;
+mod verify;
 
 use std::sync::Arc;
 
@@ -56,6 +58,18 @@ pub enum S3Error {
 }
 
 impl S3Error {
+    /// The object (or upload) is not there.
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Self::Store {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }
+        )
+    }
+
     fn store<'a>(
         action: &'static str,
         key: &'a str,

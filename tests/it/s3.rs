@@ -15,7 +15,7 @@ use report_archiver::fake_cloud::{BodyShape, FakeCloud, FakeReport, FakeStored, 
 use report_archiver::ledger::Ledger;
 
 use crate::s3_server::{self, ACCESS_KEY, BUCKET, S3Server, SECRET_KEY};
-use crate::support::{ACCOUNT, Options, TestApp, sha256_hex, spawn_app_with};
+use crate::support::{ACCOUNT, Options, TestApp, run, sha256_hex, spawn_app_with};
 
 const PREFIX: &str = "acronis";
 /// Over two 5 MiB parts: a multipart upload with a short last part.
@@ -263,4 +263,73 @@ async fn a_multipart_upload_left_open_by_a_crash_is_aborted_at_the_next_start() 
         .expect("ledger opens");
     assert!(ledger.open_uploads().await.expect("uploads").is_empty());
     ledger.close().await;
+}
+
+#[tokio::test]
+async fn verify_streams_objects_back_and_reports_changed_missing_and_untracked_ones() {
+    let server = s3_server::start();
+    let fake = cloud_with_big_and_small();
+    let app = spawn_with_s3(fake.clone(), &server).await;
+    assert!(app.run_once().await[0].succeeded());
+    let (code, out, all) = run(&mut app.bin(&["verify", "--json"]));
+    assert_eq!(code, Some(0), "{all}");
+    let clean: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(clean["intact"], 4);
+    assert_eq!(
+        clean["bytes_hashed"].as_u64(),
+        Some(
+            fake.saved_items()
+                .iter()
+                .map(|(_, i)| i.plain.len() as u64)
+                .sum()
+        )
+    );
+
+    let rows = app.ledger_rows().await;
+    let big_row = rows
+        .iter()
+        .find(|r| r.stored_bytes as usize == BIG)
+        .expect("big row");
+    let small_row = rows
+        .iter()
+        .find(|r| r.stored_bytes as usize != BIG)
+        .expect("small row");
+    // Changed behind the store's back (bit rot, a bad actor), one gone, one stray.
+    server.plant(&format!("{PREFIX}/{}", big_row.path), b"tampered");
+    std::fs::remove_file(
+        server
+            .root
+            .path()
+            .join(BUCKET)
+            .join(format!("{PREFIX}/{}", small_row.path)),
+    )
+    .expect("delete object");
+    server.plant(&format!("{PREFIX}/stray.csv"), b"x");
+
+    let (code, out, all) = run(&mut app.bin(&["verify", "--json"]));
+    assert_eq!(code, Some(1), "{all}");
+    let found: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(found["intact"], 2, "{found}");
+    assert_eq!(
+        found["changed"][0]["path"],
+        big_row.path.as_str(),
+        "{found}"
+    );
+    assert_eq!(
+        found["missing"][0]["path"],
+        small_row.path.as_str(),
+        "{found}"
+    );
+    assert_eq!(
+        found["untracked"],
+        serde_json::json!(["stray.csv"]),
+        "{found}"
+    );
+
+    let (code, _, all) = run(&mut app.bin(&["verify", "--repair"]));
+    assert_eq!(code, Some(2), "{all}");
+    assert!(
+        all.contains("--repair does not work with [archive.s3] yet"),
+        "{all}"
+    );
 }
