@@ -333,3 +333,32 @@ async fn verify_streams_objects_back_and_reports_changed_missing_and_untracked_o
         "{all}"
     );
 }
+
+#[tokio::test]
+async fn an_item_whose_upload_fails_is_not_recorded_and_is_archived_by_a_later_pass() {
+    let mut server = s3_server::start();
+    let fake = cloud_with_big_and_small();
+    let options = Options {
+        extra_sections: server.config_section(&format!("{PREFIX}/")),
+        http: "retries = 1\nmax_backoff = \"1s\"".to_owned(),
+        ..Options::default()
+    };
+    let app = spawn_app_with(fake.clone(), options).await;
+    server.stop();
+
+    let down = app.run_once().await;
+    assert_eq!(down[0].failed(), 4, "{down:?}");
+    assert!(app.ledger_rows().await.is_empty());
+    assert!(app.partial_files().is_empty(), "{:?}", app.partial_files());
+
+    server.restart();
+    let up = app.run_once().await;
+    assert!(up[0].succeeded(), "{up:?}");
+    assert_eq!(up[0].fetched(), 4);
+    assert_eq!(server.keys().len(), 4, "{:?}", server.keys());
+    assert!(
+        server.open_uploads().is_empty(),
+        "{:?}",
+        server.open_uploads()
+    );
+}

@@ -22,6 +22,7 @@ pub struct S3Server {
     pub root: TempDir,
     /// The access key files the config names.
     keys: TempDir,
+    port: u16,
     pub endpoint: String,
 }
 
@@ -65,37 +66,52 @@ fn s3s_fs() -> PathBuf {
 
 /// Starts s3s-fs on a free loopback port with an empty bucket [`BUCKET`].
 pub fn start() -> S3Server {
-    let bin = s3s_fs();
     let root = tempfile::tempdir().expect("s3 root");
     std::fs::create_dir(root.path().join(BUCKET)).expect("bucket dir");
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let child = Command::new(bin)
+    S3Server {
+        child: spawn(root.path(), port),
+        root,
+        keys: tempfile::tempdir().expect("key dir"),
+        port,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+fn spawn(root: &Path, port: u16) -> Child {
+    let child = Command::new(s3s_fs())
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-        .arg(root.path())
+        .arg(root)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("s3s-fs starts");
-    let server = S3Server {
-        child,
-        root,
-        keys: tempfile::tempdir().expect("key dir"),
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
     // Ready once it accepts connections; a bounded wait, not a fixed sleep.
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "s3s-fs did not start listening");
         std::thread::sleep(Duration::from_millis(20));
     }
-    server
+    child
 }
 
 impl S3Server {
+    /// Takes the server down: connections to its port are refused.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Serves the same data on the same port again.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(self.root.path(), self.port);
+    }
+
     /// The object at `key`, read from s3s-fs's own files.
     pub fn object(&self, key: &str) -> Option<Vec<u8>> {
         std::fs::read(self.root.path().join(BUCKET).join(key)).ok()
