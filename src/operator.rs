@@ -13,7 +13,7 @@ use chrono::Utc;
 
 use crate::app::{Daemon, Mode};
 use crate::cli::{Failure, load, start_telemetry};
-use crate::config::{Config, LogFormat, S3Settings};
+use crate::config::{Config, LogFormat};
 use crate::inspect::{self, ExportFormat, RowFilter};
 use crate::instance::InstanceLock;
 use crate::ledger::{ArchivedRow, Ledger};
@@ -181,16 +181,12 @@ pub async fn verify(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let place = resolve(config_path, location)?;
-    if let Some(config) = &place.config
-        && let Some(s3) = &config.settings.archive.s3
-    {
-        if repair {
-            // A changed object cannot be quarantined or replaced (uploads are create-only).
-            return Err(Failure::config(anyhow::anyhow!(
-                "verify --repair does not work with [archive.s3] yet; run verify without --repair to see what is wrong"
-            )));
-        }
-        return verify_objects(config, s3, &place.ledger, json).await;
+    let on_s3 = place
+        .config
+        .as_ref()
+        .is_some_and(|c| c.settings.archive.s3.is_some());
+    if on_s3 && let Some(config) = place.config {
+        return verify_objects(config, &place.ledger, repair, json).await;
     }
     if repair && place.config.is_none() {
         return Err(Failure::config(anyhow::anyhow!(
@@ -226,11 +222,14 @@ pub async fn verify(
 
 /// `verify` on the S3 target: the same report, from the bucket.
 async fn verify_objects(
-    config: &Config,
-    s3: &S3Settings,
+    config: Config,
     ledger_path: &Path,
+    repair: bool,
     json: bool,
 ) -> Result<ExitCode, Failure> {
+    let Some(s3) = &config.settings.archive.s3 else {
+        return Err(Failure::config(anyhow::anyhow!("[archive.s3] is not set")));
+    };
     let rows = read_rows(ledger_path).await?;
     let Some(ledger) = Ledger::open_read_only(ledger_path)
         .await
@@ -242,12 +241,21 @@ async fn verify_objects(
         .context("cannot set up the S3 target")
         .map_err(Failure::runtime)?;
     let progress = Progress::on_terminal("verifying");
-    let report = objects
+    let mut report = objects
         .verify(rows, &progress)
         .await
         .context("verify failed")
         .map_err(Failure::runtime)?;
     progress.finish();
+    if repair {
+        // Takes the instance lock and aborts uploads a crash left, like any writing run.
+        let daemon = Daemon::build(config, Mode::Archive)
+            .await
+            .context("cannot start the repair")
+            .map_err(Failure::runtime)?;
+        verify::repair_objects(&mut report, daemon.contexts()).await;
+        daemon.close().await;
+    }
     if json {
         emit_json(&report)?;
     } else {

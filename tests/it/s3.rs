@@ -265,8 +265,9 @@ async fn a_multipart_upload_left_open_by_a_crash_is_aborted_at_the_next_start() 
     ledger.close().await;
 }
 
-#[tokio::test]
-async fn verify_streams_objects_back_and_reports_changed_missing_and_untracked_ones() {
+// Multi-threaded: the fake cloud must keep serving while the test waits on the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_streams_objects_back_and_repair_restores_missing_objects_only() {
     let server = s3_server::start();
     let fake = cloud_with_big_and_small();
     let app = spawn_with_s3(fake.clone(), &server).await;
@@ -326,12 +327,27 @@ async fn verify_streams_objects_back_and_reports_changed_missing_and_untracked_o
         "{found}"
     );
 
-    let (code, _, all) = run(&mut app.bin(&["verify", "--repair"]));
-    assert_eq!(code, Some(2), "{all}");
-    assert!(
-        all.contains("--repair does not work with [archive.s3] yet"),
-        "{all}"
+    // --repair uploads the missing object again; the changed one is never replaced.
+    let before = app.fake.download_count(&small_row.stored_id);
+    let (code, out, all) = run(&mut app.bin(&["verify", "--repair", "--json"]));
+    assert_eq!(code, Some(1), "{all}");
+    let repaired: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        repaired["repair"]["restored"],
+        serde_json::json!([small_row.path]),
+        "{repaired}"
     );
+    assert_eq!(
+        repaired["repair"]["not_restored"][0]["path"],
+        big_row.path.as_str(),
+        "{repaired}"
+    );
+    assert_eq!(app.fake.download_count(&small_row.stored_id), before + 1);
+    let small_key = format!("{PREFIX}/{}", small_row.path);
+    let restored = server.object(&small_key).expect("restored object");
+    assert_eq!(sha256_hex(&restored), small_row.sha256);
+    let big_key = format!("{PREFIX}/{}", big_row.path);
+    assert_eq!(server.object(&big_key).as_deref(), Some(&b"tampered"[..]));
 }
 
 #[tokio::test]
