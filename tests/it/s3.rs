@@ -378,3 +378,80 @@ async fn an_item_whose_upload_fails_is_not_recorded_and_is_archived_by_a_later_p
         server.open_uploads()
     );
 }
+
+// Multi-threaded: the fake cloud serves the killed binary while the test polls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_killed_mid_upload_leaves_no_object_and_the_next_start_aborts_its_upload() {
+    let server = s3_server::start();
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    // Many parts sent one at a time: the upload stays open long enough to be caught.
+    let body: Vec<u8> = big().into_iter().cycle().take(3 * BIG).collect();
+    fake.add_stored(
+        &report,
+        FakeStored::new("csv", body).shape(BodyShape::Plain),
+    );
+    let options = Options {
+        extra_sections: format!(
+            "{}upload_concurrency = 1\n",
+            server.config_section(&format!("{PREFIX}/"))
+        ),
+        ..Options::default()
+    };
+    let app = spawn_app_with(fake.clone(), options).await;
+    let (report_id, item) = fake.saved_items().into_iter().next().expect("an item");
+    let key = key_of(&report_id, &item);
+
+    let mut child = app
+        .bin(&["once"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("once starts");
+    // Killed once the upload is open and in the ledger. (Between CreateMultipartUpload's
+    // answer and the ledger's commit there is a window no restart can clean up without
+    // ListMultipartUploads; the README asks for a lifecycle rule as the backstop.)
+    let caught = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        let mut ledger = None;
+        loop {
+            if ledger.is_none() {
+                ledger = Ledger::open_read_only(&app.ledger_path)
+                    .await
+                    .ok()
+                    .flatten();
+            }
+            if let Some(ledger) = &ledger
+                && !ledger.open_uploads().await.unwrap_or_default().is_empty()
+            {
+                ledger.close().await;
+                return true;
+            }
+            if child.try_wait().expect("child status").is_some() {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .expect("the upload starts within two minutes");
+    assert!(caught, "the run finished before its upload could be killed");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    assert_eq!(server.open_uploads().len(), 1);
+    assert!(
+        server.object(&key).is_none(),
+        "a killed upload left an object at {key}"
+    );
+
+    // The next start aborts the upload it recorded; its pass then archives the item whole.
+    let reports = app.run_once().await;
+    assert!(reports[0].succeeded(), "{reports:?}");
+    assert!(
+        server.open_uploads().is_empty(),
+        "{:?}",
+        server.open_uploads()
+    );
+    let stored = server.object(&key).expect("archived by the next pass");
+    assert_eq!(sha256_hex(&stored), sha256_hex(&item.plain));
+}
