@@ -2,7 +2,8 @@
 //!
 //! - [`ObjectTarget`]: built once from `[archive.s3]`; uploads a finished, verified temp
 //!   file to `<prefix>/<archive path>` create-only, so an object that is there already is
-//!   never replaced ([`upload`]), and aborts the multipart uploads a crash left behind.
+//!   never replaced ([`ObjectTarget::upload`]), and aborts the multipart uploads a crash
+//!   left behind ([`ObjectTarget::abort_leftover_uploads`]).
 //! - [`ObjectTarget::verify`]: `verify` for the bucket (objects streamed back, re-hashed).
 //! - [`S3Error`]: what failed, on which key.
 //!
