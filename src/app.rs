@@ -25,6 +25,7 @@ use crate::pass::{PassContext, PassReport, run_pass};
 use crate::progress::Progress;
 use crate::reconcile::{ReconcileError, reconcile};
 use crate::retention::{Keep, RetentionError, run_daily};
+use crate::s3::{ObjectTarget, S3Error};
 use crate::scheduler::{SchedulerError, run_scheduled};
 use crate::server::{self, ServerError};
 use crate::systemd;
@@ -53,6 +54,8 @@ pub enum AppError {
     Notify(#[from] NotifyError),
     #[error(transparent)]
     Retention(#[from] RetentionError),
+    #[error(transparent)]
+    Objects(#[from] S3Error),
 }
 
 /// Whether a pass may write.
@@ -82,11 +85,20 @@ impl Daemon {
         let settings = &config.settings;
         let dry_run = mode == Mode::DryRun;
         let (lock, ledger, archive) = if dry_run {
-            (
-                None,
-                Ledger::open_read_only(&settings.ledger.path).await?,
-                Archive::at(&settings.archive.dir, settings.archive.keep_compressed),
-            )
+            let ledger = Ledger::open_read_only(&settings.ledger.path).await?;
+            let mut archive = Archive::at(&settings.archive.dir, settings.archive.keep_compressed);
+            // Not to upload (a dry run writes nothing) but so the pass knows the archived
+            // files are objects and does not count them missing from the staging folder.
+            if let (Some(s3), Some(ledger)) = (&settings.archive.s3, &ledger) {
+                let objects = ObjectTarget::build(
+                    s3,
+                    config.s3_keys.as_ref(),
+                    &settings.http,
+                    ledger.clone(),
+                )?;
+                archive = archive.with_objects(Arc::new(objects));
+            }
+            (None, ledger, archive)
         } else {
             // Before anything is touched: opening the archive clears `.partial/`, which
             // would break a daemon already running on it.
@@ -99,13 +111,24 @@ impl Daemon {
                     "the previous run stopped in the middle of a pass; its items are fetched again as needed"
                 );
             }
-            let archive =
+            // With [archive.s3] the folder only stages downloads in `.partial/`.
+            let mut archive =
                 Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
+            if let Some(s3) = &settings.archive.s3 {
+                let objects = ObjectTarget::build(
+                    s3,
+                    config.s3_keys.as_ref(),
+                    &settings.http,
+                    ledger.clone(),
+                )?;
+                objects.abort_leftover_uploads().await?;
+                archive = archive.with_objects(Arc::new(objects));
+            }
             // The whole archive against the whole ledger costs time in proportion to
             // years of reports: the service does it once as it starts; a one-shot run,
             // started often, leaves it to `verify`, and every pass still restores the files
-            // of the items the cloud lists.
-            if mode == Mode::Service {
+            // of the items the cloud lists. (The local walk means nothing for S3.)
+            if mode == Mode::Service && archive.objects().is_none() {
                 let found = reconcile(&ledger, &archive).await?;
                 if !found.missing.is_empty() || !found.untracked.is_empty() {
                     tracing::warn!(

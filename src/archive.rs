@@ -10,6 +10,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
@@ -21,6 +22,7 @@ use futures::{Stream, StreamExt};
 use crate::api::ReportFormat;
 use crate::api::retry::{Transient, Verdict};
 use crate::file_sink::FileSink;
+use crate::s3::{ObjectTarget, S3Error, StoredObject};
 
 /// Temp files live here, under the archive root, so the final rename never crosses a
 /// filesystem.
@@ -67,6 +69,8 @@ pub enum ArchiveError {
     TooLarge { limit: u64 },
     #[error("the archive writer stopped unexpectedly: {0}")]
     Writer(String),
+    #[error(transparent)]
+    Object(#[from] S3Error),
 }
 
 impl Transient for ArchiveError {
@@ -120,6 +124,8 @@ pub struct ArchivedFile {
     pub sha256: String,
     /// Whether the archived file is gzip (kept as served).
     pub compressed: bool,
+    /// On the S3 target: the object it was uploaded to (the local file is then gone).
+    pub object: Option<StoredObject>,
 }
 
 /// What the HTTP layer knows about a body before it is read.
@@ -138,6 +144,8 @@ pub struct BodyInfo {
 pub struct Archive {
     root: PathBuf,
     keep_compressed: bool,
+    /// The S3 target: verified files go there and `root` only stages them in `.partial/`.
+    objects: Option<Arc<ObjectTarget>>,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -152,6 +160,7 @@ impl Archive {
         let archive = Self {
             root: root.to_owned(),
             keep_compressed,
+            objects: None,
         };
         archive.clear_partial().await?;
         Ok(archive)
@@ -162,7 +171,20 @@ impl Archive {
         Self {
             root: root.to_owned(),
             keep_compressed,
+            objects: None,
         }
+    }
+
+    /// Sends every verified file to `objects` instead of renaming it under the root.
+    #[must_use]
+    pub fn with_objects(mut self, objects: Arc<ObjectTarget>) -> Self {
+        self.objects = Some(objects);
+        self
+    }
+
+    /// The S3 target, when files go there.
+    pub fn objects(&self) -> Option<&Arc<ObjectTarget>> {
+        self.objects.as_ref()
     }
 
     pub fn root(&self) -> &Path {
@@ -374,14 +396,26 @@ impl Archive {
             }
         }
 
-        place_file(&temp_path, &final_path, &self.root).await?;
-        guard.disarm();
+        let object = match &self.objects {
+            // The guard removes the staged file once it is uploaded (or failed to be).
+            Some(objects) => Some(
+                objects
+                    .upload(&temp_path, &relative, stored_bytes, &sha256)
+                    .await?,
+            ),
+            None => {
+                place_file(&temp_path, &final_path, &self.root).await?;
+                guard.disarm();
+                None
+            }
+        };
         Ok(ArchivedFile {
             relative_path: relative,
             wire_bytes: wire,
             stored_bytes,
             sha256,
             compressed: mode == WriteMode::KeepGzip,
+            object,
         })
     }
 }

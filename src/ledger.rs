@@ -59,6 +59,22 @@ pub struct ArchivedRow {
     pub fetched_at: String,
 }
 
+/// The object an item was uploaded to on the S3 target, as the store answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Quotes included, as S3 sends it.
+    pub e_tag: Option<String>,
+    pub version_id: Option<String>,
+}
+
+/// A multipart upload begun and not yet completed or aborted.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OpenUpload {
+    pub upload_id: String,
+    pub object_key: String,
+    pub started_at: String,
+}
+
 /// Names one stored item.
 #[derive(Debug, Clone, Copy)]
 pub struct ItemKey<'a> {
@@ -256,17 +272,30 @@ impl Ledger {
     /// Records an archived item and forgets its past failures. Call only once its file is
     /// durable.
     pub async fn record(&self, row: &ArchivedRow) -> Result<(), LedgerError> {
+        self.record_with_object(row, None).await
+    }
+
+    /// [`Ledger::record`] for an item uploaded to the S3 target: also keeps the object's
+    /// ETag and version id. Call only once the upload completed.
+    pub async fn record_with_object(
+        &self,
+        row: &ArchivedRow,
+        object: Option<&ObjectRef>,
+    ) -> Result<(), LedgerError> {
+        let object = object.cloned().unwrap_or_default();
         let mut tx = self.pool.begin().await.map_err(query_err("begin record"))?;
         sqlx::query(
             "INSERT INTO archived_items (account, report_id, stored_id, report_format, created_at,
-                listed_size, wire_bytes, stored_bytes, sha256, compressed, path, fetched_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                listed_size, wire_bytes, stored_bytes, sha256, compressed, path, fetched_at,
+                e_tag, version_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (account, report_id, stored_id) DO UPDATE SET
                 report_format = excluded.report_format, created_at = excluded.created_at,
                 listed_size = excluded.listed_size, wire_bytes = excluded.wire_bytes,
                 stored_bytes = excluded.stored_bytes, sha256 = excluded.sha256,
                 compressed = excluded.compressed, path = excluded.path,
-                fetched_at = excluded.fetched_at, missing_since = NULL",
+                fetched_at = excluded.fetched_at, missing_since = NULL,
+                e_tag = excluded.e_tag, version_id = excluded.version_id",
         )
         .bind(&row.account)
         .bind(&row.report_id)
@@ -280,6 +309,8 @@ impl Ledger {
         .bind(row.compressed)
         .bind(&row.path)
         .bind(&row.fetched_at)
+        .bind(object.e_tag)
+        .bind(object.version_id)
         .execute(&mut *tx)
         .await
         .map_err(query_err("record archived item"))?;
@@ -476,6 +507,61 @@ impl Ledger {
         .await
         .map_err(query_err("finish pass"))?;
         Ok(())
+    }
+
+    /// The S3 object of every archived item uploaded to one (path → object).
+    pub async fn object_refs(&self) -> Result<HashMap<String, ObjectRef>, LedgerError> {
+        let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT path, e_tag, version_id FROM archived_items
+             WHERE e_tag IS NOT NULL OR version_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("object refs"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(path, e_tag, version_id)| (path, ObjectRef { e_tag, version_id }))
+            .collect())
+    }
+
+    /// Notes a multipart upload just begun, so a crash before its end leaves a trace the
+    /// next start aborts.
+    pub async fn record_upload(
+        &self,
+        object_key: &str,
+        upload_id: &str,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO multipart_uploads (upload_id, object_key, started_at)
+             VALUES (?, ?, ?)",
+        )
+        .bind(upload_id)
+        .bind(object_key)
+        .bind(rfc3339(Utc::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("record multipart upload"))?;
+        Ok(())
+    }
+
+    /// Forgets a multipart upload once it is completed or aborted.
+    pub async fn forget_upload(&self, upload_id: &str) -> Result<(), LedgerError> {
+        sqlx::query("DELETE FROM multipart_uploads WHERE upload_id = ?")
+            .bind(upload_id)
+            .execute(&self.pool)
+            .await
+            .map_err(query_err("forget multipart upload"))?;
+        Ok(())
+    }
+
+    /// Multipart uploads begun and not finished, oldest first.
+    pub async fn open_uploads(&self) -> Result<Vec<OpenUpload>, LedgerError> {
+        sqlx::query_as(
+            "SELECT upload_id, object_key, started_at FROM multipart_uploads ORDER BY started_at",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list multipart uploads"))
     }
 
     /// Every archived row, ordered by account, report and creation time.

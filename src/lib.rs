@@ -32,6 +32,7 @@ pub mod progress;
 pub mod reconcile;
 pub mod reports;
 pub mod retention;
+pub mod s3;
 pub mod scheduler;
 pub mod server;
 pub mod systemd;

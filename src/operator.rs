@@ -19,6 +19,7 @@ use crate::instance::InstanceLock;
 use crate::ledger::{ArchivedRow, Ledger};
 use crate::progress::Progress;
 use crate::retention::{self, Keep};
+use crate::s3::ObjectTarget;
 use crate::verify;
 
 /// Where an archive is when it is not where the config says (a copy, a restore).
@@ -180,6 +181,13 @@ pub async fn verify(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let place = resolve(config_path, location)?;
+    let on_s3 = place
+        .config
+        .as_ref()
+        .is_some_and(|c| c.settings.archive.s3.is_some());
+    if on_s3 && let Some(config) = place.config {
+        return verify_objects(config, &place.ledger, repair, json).await;
+    }
     if repair && place.config.is_none() {
         return Err(Failure::config(anyhow::anyhow!(
             "verify --repair fetches from the cloud and needs the config (--config FILE), not --ledger/--archive"
@@ -198,6 +206,54 @@ pub async fn verify(
             .context("cannot start the repair")
             .map_err(Failure::runtime)?;
         verify::repair(&mut report, &place.archive, daemon.contexts(), Utc::now()).await;
+        daemon.close().await;
+    }
+    if json {
+        emit_json(&report)?;
+    } else {
+        emit(&verify::render(&report))?;
+    }
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `verify` on the S3 target: the same report, from the bucket.
+async fn verify_objects(
+    config: Config,
+    ledger_path: &Path,
+    repair: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let Some(s3) = &config.settings.archive.s3 else {
+        return Err(Failure::config(anyhow::anyhow!("[archive.s3] is not set")));
+    };
+    let rows = read_rows(ledger_path).await?;
+    let Some(ledger) = Ledger::open_read_only(ledger_path)
+        .await
+        .map_err(Failure::runtime)?
+    else {
+        return Err(no_ledger(ledger_path));
+    };
+    let objects = ObjectTarget::build(s3, config.s3_keys.as_ref(), &config.settings.http, ledger)
+        .context("cannot set up the S3 target")
+        .map_err(Failure::runtime)?;
+    let progress = Progress::on_terminal("verifying");
+    let mut report = objects
+        .verify(rows, &progress)
+        .await
+        .context("verify failed")
+        .map_err(Failure::runtime)?;
+    progress.finish();
+    if repair {
+        // Takes the instance lock and aborts uploads a crash left, like any writing run.
+        let daemon = Daemon::build(config, Mode::Archive)
+            .await
+            .context("cannot start the repair")
+            .map_err(Failure::runtime)?;
+        verify::repair_objects(&mut report, daemon.contexts()).await;
         daemon.close().await;
     }
     if json {

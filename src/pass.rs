@@ -535,7 +535,9 @@ async fn files_gone(
             Some((id.clone(), path.clone()))
         })
         .collect();
-    if kept.is_empty() {
+    // On the S3 target the files are objects, not files under the root; checking that they
+    // are still there is `verify`'s job, not a pass's.
+    if kept.is_empty() || ctx.archive.objects().is_some() {
         return HashMap::new();
     }
     let archive = Arc::clone(&ctx.archive);
@@ -727,7 +729,8 @@ async fn fetch_and_record(
         fetched_at: rfc3339(Utc::now()),
     };
     if let Some(ledger) = &ctx.ledger {
-        ledger.record(&row).await?;
+        let object = file.object.map(|o| o.object);
+        ledger.record_with_object(&row, object.as_ref()).await?;
     }
     Ok(row)
 }

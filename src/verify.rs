@@ -55,7 +55,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(row: &ArchivedRow, actual: Option<String>, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        row: &ArchivedRow,
+        actual: Option<String>,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             account: row.account.clone(),
             report_id: row.report_id.clone(),
@@ -272,6 +276,33 @@ pub async fn repair(
             }
         }
     }
+    refetch_findings(wanted, contexts, &mut result).await;
+    report.repair = Some(result);
+}
+
+/// `--repair` on the S3 target: missing objects are fetched and uploaded again; a changed
+/// object stays as it is (uploads are create-only, and it is the evidence) and is reported.
+pub async fn repair_objects(report: &mut VerifyReport, contexts: &[PassContext]) {
+    let mut result = RepairReport::default();
+    for finding in &report.changed {
+        let mut f = finding.clone();
+        f.detail = format!(
+            "{}; a changed object is never replaced: move it away in the bucket, then run verify --repair again",
+            f.detail
+        );
+        result.not_restored.push(f);
+    }
+    refetch_findings(report.missing.clone(), contexts, &mut result).await;
+    report.repair = Some(result);
+}
+
+/// Fetches the items of `wanted` again, through the pass's own code path, from the cloud
+/// of the account that archived them.
+async fn refetch_findings(
+    wanted: Vec<Finding>,
+    contexts: &[PassContext],
+    result: &mut RepairReport,
+) {
     let mut by_report: BTreeMap<(String, String), Vec<Finding>> = BTreeMap::new();
     for f in wanted {
         by_report
@@ -282,14 +313,14 @@ pub async fn repair(
     for ((account, report_id), findings) in by_report {
         let Some(ctx) = contexts.iter().find(|c| c.account.name == account) else {
             let reason = format!("account `{account}` is not in the configuration");
-            not_restored(&mut result, findings, &reason);
+            not_restored(result, findings, &reason);
             continue;
         };
         let listing = match ctx.client.stored_list(&report_id).await {
             Ok(l) => l,
             Err(e) => {
                 let reason = format!("cannot list the report's stored items: {e}");
-                not_restored(&mut result, findings, &reason);
+                not_restored(result, findings, &reason);
                 continue;
             }
         };
@@ -322,7 +353,6 @@ pub async fn repair(
         }
     }
     result.restored.sort();
-    report.repair = Some(result);
 }
 
 fn not_restored(result: &mut RepairReport, findings: Vec<Finding>, reason: &str) {

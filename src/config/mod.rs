@@ -25,11 +25,14 @@ use std::time::Duration;
 use croner::parser::{CronParser, Seconds};
 
 mod byte_size;
+mod s3;
 mod secret;
 #[cfg(test)]
 mod tests;
 mod validate;
 
+pub use s3::{MIN_PART_SIZE, ObjectLockSettings, S3Keys, S3Settings};
+use s3::{resolve_s3_keys, validate_s3};
 use secrecy::{ExposeSecret, SecretString};
 use secret::*;
 use serde::{Deserialize, Serialize};
@@ -90,6 +93,10 @@ pub struct ArchiveSettings {
     /// daily job in `run` (e.g. `"7y"`, `"18months"`, `"400d"`). Default: kept forever.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep: Option<String>,
+    /// Archive into an S3-compatible bucket instead of `dir`; `dir` then only stages
+    /// downloads (`.partial/`) until they are verified and uploaded. Default: unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Settings>,
 }
 
 /// `[ledger]`: the SQLite file that remembers what was archived.
@@ -265,6 +272,9 @@ pub struct Config {
     /// Things worth telling the operator that do not stop the daemon (secret files that
     /// others can read); logged by the CLI once logging is set up. Never holds a secret.
     pub warnings: Vec<String>,
+    /// The `[archive.s3]` access keys when the config names them; `None` with `[archive.s3]`
+    /// set means the `AWS_*` environment chain.
+    pub s3_keys: Option<S3Keys>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -400,6 +410,7 @@ fn build(
         .map_err(|e| ConfigError::Parse(describe_parse_error(&e, overrides)))?;
     validate(&settings)?;
     let mut warnings = Vec::new();
+    let s3_keys = resolve_s3_keys(&settings, lookup, &mut warnings)?;
     let accounts = settings
         .accounts
         .iter()
@@ -411,6 +422,7 @@ fn build(
         accounts,
         source: None,
         warnings,
+        s3_keys,
     })
 }
 
@@ -574,6 +586,7 @@ impl Default for ArchiveSettings {
             keep_compressed: false,
             max_file_size: 10 * 1024 * 1024 * 1024,
             keep: None,
+            s3: None,
         }
     }
 }

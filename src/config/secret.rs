@@ -42,6 +42,7 @@ pub(super) fn credential_path(name: &str, lookup: EnvLookup<'_>) -> PathBuf {
 /// Reads a secret file: one trailing newline dropped; a file that group or others can read
 /// adds a warning (the secret is still used: refusing would break a working deployment).
 pub(super) fn read_secret_file(
+    what: &str,
     field: &str,
     path: &Path,
     key: &str,
@@ -49,13 +50,13 @@ pub(super) fn read_secret_file(
 ) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
-            "cannot read client secret file `{}`: {e}; create it or point {field} at the right file",
+            "cannot read {what} file `{}`: {e}; create it or point {field} at the right file",
             path.display()
         )
     })?;
     if let Some(mode) = loose_mode(path, 0o044) {
         warnings.push(format!(
-            "{key}: client secret file `{}` can be read by group or others (mode {mode:04o}); chmod 600 it, or pass it with systemd LoadCredential= or a Docker secret",
+            "{key}: {what} file `{}` can be read by group or others (mode {mode:04o}); chmod 600 it, or pass it with systemd LoadCredential= or a Docker secret",
             path.display()
         ));
     }
@@ -65,7 +66,7 @@ pub(super) fn read_secret_file(
         .unwrap_or(&text);
     if trimmed.trim().is_empty() {
         return Err(format!(
-            "client secret file `{}` is empty; write the client secret into it",
+            "{what} file `{}` is empty; write the {what} into it",
             path.display()
         ));
     }
@@ -87,12 +88,13 @@ pub(super) fn resolve_secret(
     } else if let Some(path) = &a.client_secret_file {
         let field = "client_secret_file";
         let key = format!("accounts[{i}].{field}");
-        read_secret_file(field, path, &key, warnings).map_err(|m| secret_error(field, m))?
+        read_secret_file("client secret", field, path, &key, warnings)
+            .map_err(|m| secret_error(field, m))?
     } else if let Some(name) = &a.client_secret_credential {
         let field = "client_secret_credential";
         let key = format!("accounts[{i}].{field}");
         let path = credential_path(name, lookup);
-        read_secret_file(field, &path, &key, warnings).map_err(|m| {
+        read_secret_file("client secret", field, &path, &key, warnings).map_err(|m| {
             secret_error(
                 field,
                 format!(

@@ -88,6 +88,7 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
     if let Some(keep) = &s.archive.keep {
         crate::retention::Keep::parse(keep).map_err(|e| invalid("archive.keep", e.to_string()))?;
     }
+    validate_s3(s)?;
     check_schedule("defaults.schedule", &s.defaults.schedule)?;
     check_concurrency("defaults.concurrency", s.defaults.concurrency)?;
     check_formats("defaults.formats", &s.defaults.formats)?;

@@ -12,6 +12,8 @@ mod progress;
 mod prune;
 mod reports;
 mod run;
+mod s3;
+mod s3_server;
 mod sd_notify;
 mod secrets;
 mod service;

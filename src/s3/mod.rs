@@ -1,0 +1,255 @@
+//! The S3-compatible archive target (object_store 0.14, `aws`).
+//!
+//! - [`ObjectTarget`]: built once from `[archive.s3]`; uploads a finished, verified temp
+//!   file to `<prefix>/<archive path>` create-only, so an object that is there already is
+//!   never replaced ([`ObjectTarget::upload`]), and aborts the multipart uploads a crash
+//!   left behind ([`ObjectTarget::abort_leftover_uploads`]).
+//! - [`ObjectTarget::verify`]: `verify` for the bucket (objects streamed back, re-hashed).
+//! - [`S3Error`]: what failed, on which key.
+//!
+//! Downloads still land in `<archive.dir>/.partial/` first: the archive pipeline checks
+//! length, gzip stream and SHA-256 there, and only a file that passed is uploaded.
+
+mod signed;
+mod upload;
+mod verify;
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey, Checksum};
+use object_store::client::HttpClient;
+use object_store::path::Path as KeyPath;
+use object_store::{ClientOptions, ObjectStoreExt, RetryConfig};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+
+use crate::config::{HttpSettings, S3Keys, S3Settings};
+use crate::ledger::{Ledger, LedgerError, ObjectRef};
+
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    #[error("cannot set up the S3 target: {0}")]
+    Build(#[source] object_store::Error),
+    #[error(
+        "refusing to overwrite `s3://{bucket}/{key}`: an object with other content is already there; nothing was replaced and the item is not recorded (move that object away if it is not an archived report)"
+    )]
+    Exists { bucket: String, key: String },
+    #[error("S3 {action} `{key}`: {source}")]
+    Store {
+        action: &'static str,
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("S3 {action} `{key}`: {message}")]
+    Request {
+        action: &'static str,
+        key: String,
+        message: String,
+    },
+    #[error("read staged file `{path}` for upload: {source}", path = path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl S3Error {
+    /// The object (or upload) is not there.
+    #[must_use]
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Self::Store {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }
+        )
+    }
+
+    fn store<'a>(
+        action: &'static str,
+        key: &'a str,
+    ) -> impl FnOnce(object_store::Error) -> Self + 'a {
+        move |source| Self::Store {
+            action,
+            key: key.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Where an upload ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    /// The full key, prefix included.
+    pub key: String,
+    pub object: ObjectRef,
+}
+
+/// The bucket the archive is uploaded to.
+#[derive(Debug)]
+pub struct ObjectTarget {
+    store: Arc<AmazonS3>,
+    /// Signs and sends the requests object_store has no API for.
+    http: HttpClient,
+    /// `<endpoint>/<bucket>`, path style, as object_store addresses it.
+    bucket_url: String,
+    bucket: String,
+    region: String,
+    prefix: String,
+    part_size: u64,
+    concurrency: usize,
+    ledger: Ledger,
+}
+
+impl ObjectTarget {
+    /// Builds the client; no request is sent yet.
+    pub fn build(
+        s3: &S3Settings,
+        keys: Option<&S3Keys>,
+        http: &HttpSettings,
+        ledger: Ledger,
+    ) -> Result<Self, S3Error> {
+        // from_env first so AWS_* variables (region, session token, web identity …) fill
+        // what the config leaves open; what the config says wins.
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&s3.bucket)
+            // Our raw requests address the bucket path style; object_store must agree.
+            .with_virtual_hosted_style_request(false)
+            // The store checks every PUT and part against this, so bytes damaged on the way
+            // are refused by the server; Object Lock buckets also require it.
+            .with_checksum_algorithm(Checksum::SHA256)
+            .with_client_options(
+                ClientOptions::new()
+                    .with_timeout(http.timeout)
+                    .with_connect_timeout(http.connect_timeout),
+            )
+            .with_retry(RetryConfig {
+                max_retries: http.retries as usize,
+                ..RetryConfig::default()
+            });
+        if let Some(region) = &s3.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(endpoint) = &s3.endpoint {
+            builder = builder
+                .with_endpoint(endpoint.trim_end_matches('/'))
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(keys) = keys {
+            builder = builder
+                .with_access_key_id(keys.access_key_id.expose_secret())
+                .with_secret_access_key(keys.secret_access_key.expose_secret());
+        }
+        let region = builder
+            .get_config_value(&AmazonS3ConfigKey::Region)
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let endpoint = builder
+            .get_config_value(&AmazonS3ConfigKey::Endpoint)
+            .map(|e| e.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let store = builder.build().map_err(S3Error::Build)?;
+        let client = reqwest::Client::builder()
+            .timeout(http.timeout)
+            .connect_timeout(http.connect_timeout)
+            .build()
+            .map_err(|e| {
+                S3Error::Build(object_store::Error::Generic {
+                    store: "S3",
+                    source: Box::new(e),
+                })
+            })?;
+        Ok(Self {
+            store: Arc::new(store),
+            http: HttpClient::new(client),
+            bucket_url: format!("{endpoint}/{}", s3.bucket),
+            bucket: s3.bucket.clone(),
+            region,
+            prefix: s3.key_prefix().to_owned(),
+            part_size: s3.part_size,
+            concurrency: s3.upload_concurrency,
+            ledger,
+        })
+    }
+
+    /// The full key of an archive path.
+    #[must_use]
+    pub fn key(&self, relative: &str) -> String {
+        if self.prefix.is_empty() {
+            relative.to_owned()
+        } else {
+            format!("{}/{relative}", self.prefix)
+        }
+    }
+
+    #[must_use]
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Aborts every multipart upload the ledger says was begun and never finished (a crash
+    /// mid-upload); returns how many were aborted. One that cannot be aborted now is
+    /// logged and tried again at the next start: it never stops the daemon.
+    pub async fn abort_leftover_uploads(&self) -> Result<usize, S3Error> {
+        let mut aborted = 0;
+        for open in self.ledger.open_uploads().await? {
+            let result = match KeyPath::parse(&open.object_key) {
+                Ok(path) => {
+                    object_store::multipart::MultipartStore::abort_multipart(
+                        self.store.as_ref(),
+                        &path,
+                        &open.upload_id,
+                    )
+                    .await
+                }
+                Err(e) => Err(object_store::Error::from(e)),
+            };
+            match result {
+                Ok(()) => {
+                    tracing::warn!(key = %open.object_key, upload_id = %open.upload_id, started_at = %open.started_at, "aborted a multipart upload left unfinished by an earlier run");
+                    aborted += 1;
+                    self.ledger.forget_upload(&open.upload_id).await?;
+                }
+                // Gone already (completed, aborted, or expired by a lifecycle rule).
+                Err(object_store::Error::NotFound { .. }) => {
+                    self.ledger.forget_upload(&open.upload_id).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(key = %open.object_key, upload_id = %open.upload_id, error.message = %e, "cannot abort a multipart upload left by an earlier run; trying again at the next start");
+                }
+            }
+        }
+        Ok(aborted)
+    }
+
+    /// Streams an object back and hashes it: (bytes, SHA-256 lowercase hex).
+    pub async fn hash_object(&self, key: &str) -> Result<(u64, String), S3Error> {
+        let path = parse_key(key)?;
+        let got = self
+            .store
+            .get(&path)
+            .await
+            .map_err(S3Error::store("get", key))?;
+        let mut body = got.into_stream();
+        let mut hasher = Sha256::new();
+        let mut len = 0u64;
+        while let Some(chunk) = body.try_next().await.map_err(S3Error::store("get", key))? {
+            len += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok((len, hex::encode(hasher.finalize())))
+    }
+}
+
+fn parse_key(key: &str) -> Result<KeyPath, S3Error> {
+    KeyPath::parse(key).map_err(|e| S3Error::Store {
+        action: "name",
+        key: key.to_owned(),
+        source: e.into(),
+    })
+}
