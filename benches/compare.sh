@@ -10,7 +10,9 @@
 #
 # Scenarios: big, big-gz (1 GiB item; also ours at 10 MiB, to show memory does not grow
 # with size), many (500 reports x 4 formats), noop (the same items, all archived; then
-# again with LEDGER_ROWS more rows of history in the ledger), idle.
+# again with LEDGER_ROWS more rows of history in the ledger), idle, s3 (the S3 target's
+# 1 GiB upload against `rclone copyto`, by benches/s3-compare.sh into
+# benches/results/s3-latest.md).
 #
 # Installs what the peers need from the package registries when missing:
 #   apt: curl wget rclone time    pip: requests
@@ -20,7 +22,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 BIG_SIZE=${BIG_SIZE:-1073741824}
 MANY_REPORTS=${MANY_REPORTS:-500}
-SCENARIOS=${SCENARIOS:-"big big-gz many noop idle"}
+SCENARIOS=${SCENARIOS:-"big big-gz many noop idle s3"}
 IDLE_SECONDS=${IDLE_SECONDS:-60}
 LEDGER_ROWS=${LEDGER_ROWS:-1000000}
 SMALL_SIZE=10485760
@@ -49,6 +51,7 @@ WORK=$(mktemp -d /tmp/ra-bench.XXXXXX)
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
 CLOUD_PID=""
+S3_TABLE=""
 cleanup() {
   [ -n "$CLOUD_PID" ] && kill "$CLOUD_PID" 2>/dev/null || true
   rm -rf "$WORK"
@@ -210,6 +213,11 @@ EOF
       printf 'idle\treport-archiver run (whole first minute, start-up no-op pass included)\t1\t%s\t%s\t0\t-\n' "$cpu_all" "$rss" >> "$RESULTS"
       say "idle: ${cpu}s CPU over the last $((IDLE_SECONDS - 5))s (${cpu_all}s since start), RSS ${rss} KiB"
       ;;
+    s3)
+      say "scenario s3: a 1 GiB upload to s3s-fs against rclone copyto (benches/s3-compare.sh)"
+      ROUNDS=$ROUNDS BIG_SIZE=$BIG_SIZE benches/s3-compare.sh > /dev/null
+      S3_TABLE=benches/results/s3-latest.md
+      ;;
     *) say "unknown scenario $scenario"; exit 2 ;;
   esac
 done
@@ -219,3 +227,6 @@ mkdir -p benches/results
 python3 benches/summarize.py "$RESULTS" "$machine" "$MANY_REPORTS" "$LEDGER_ROWS" | tee benches/results/latest.md
 echo >> benches/results/latest.md
 echo "For idle, the seconds column is CPU seconds spent while idle, not wall time." >> benches/results/latest.md
+if [ -n "${S3_TABLE:-}" ]; then
+  { echo; sed 's/^# /## /' "$S3_TABLE"; } >> benches/results/latest.md
+fi
