@@ -5,7 +5,7 @@
 # (create-only, multipart from PART_MIB, UPLOAD_CONCURRENCY parts in flight). Wall time
 # and peak RSS from /usr/bin/time; medians go to benches/results/s3-latest.md.
 #
-# usage: benches/s3-compare.sh    (ROUNDS=3 BIG_SIZE=1073741824 PART_MIB=16 UPLOAD_CONCURRENCY=4)
+# usage: benches/s3-compare.sh    (ROUNDS=3 BIG_SIZE=1073741824 PART_MIB=16 UPLOAD_CONCURRENCY=2, the daemon's defaults)
 # Needs: rclone and /usr/bin/time (apt), s3s-fs in target/tools (.ci/run installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 BIG_SIZE=${BIG_SIZE:-1073741824}
 PART_MIB=${PART_MIB:-16}
-UPLOAD_CONCURRENCY=${UPLOAD_CONCURRENCY:-4}
+UPLOAD_CONCURRENCY=${UPLOAD_CONCURRENCY:-2}
 PORT=${PORT:-18014}
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 s3s="$target/tools/bin/s3s-fs"
