@@ -89,13 +89,9 @@ impl Daemon {
             let mut archive = Archive::at(&settings.archive.dir, settings.archive.keep_compressed);
             // Not to upload (a dry run writes nothing) but so the pass knows the archived
             // files are objects and does not count them missing from the staging folder.
-            if let (Some(s3), Some(ledger)) = (&settings.archive.s3, &ledger) {
-                let objects = ObjectTarget::build(
-                    s3,
-                    config.s3_keys.as_ref(),
-                    &settings.http,
-                    ledger.clone(),
-                )?;
+            if let Some(ledger) = &ledger
+                && let Some(objects) = object_target(&config, ledger)?
+            {
                 archive = archive.with_objects(Arc::new(objects));
             }
             (None, ledger, archive)
@@ -114,13 +110,7 @@ impl Daemon {
             // With [archive.s3] the folder only stages downloads in `.partial/`.
             let mut archive =
                 Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
-            if let Some(s3) = &settings.archive.s3 {
-                let objects = ObjectTarget::build(
-                    s3,
-                    config.s3_keys.as_ref(),
-                    &settings.http,
-                    ledger.clone(),
-                )?;
+            if let Some(objects) = object_target(&config, &ledger)? {
                 objects.abort_leftover_uploads().await?;
                 archive = archive.with_objects(Arc::new(objects));
             }
@@ -330,4 +320,15 @@ impl Daemon {
             ledger.close().await;
         }
     }
+}
+
+/// The S3 target `[archive.s3]` asks for, if any.
+fn object_target(config: &Config, ledger: &Ledger) -> Result<Option<ObjectTarget>, S3Error> {
+    let settings = &config.settings;
+    settings
+        .archive
+        .s3
+        .as_ref()
+        .map(|s3| ObjectTarget::build(s3, config.s3_keys.as_ref(), &settings.http, ledger.clone()))
+        .transpose()
 }

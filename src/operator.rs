@@ -208,10 +208,15 @@ pub async fn verify(
         verify::repair(&mut report, &place.archive, daemon.contexts(), Utc::now()).await;
         daemon.close().await;
     }
+    emit_verify(&report, json)
+}
+
+/// Prints a verify report; exit 0 only when it is clean.
+fn emit_verify(report: &verify::VerifyReport, json: bool) -> Result<ExitCode, Failure> {
     if json {
-        emit_json(&report)?;
+        emit_json(report)?;
     } else {
-        emit(&verify::render(&report))?;
+        emit(&verify::render(report))?;
     }
     Ok(if report.is_clean() {
         ExitCode::SUCCESS
@@ -230,13 +235,13 @@ async fn verify_objects(
     let Some(s3) = &config.settings.archive.s3 else {
         return Err(Failure::config(anyhow::anyhow!("[archive.s3] is not set")));
     };
-    let rows = read_rows(ledger_path).await?;
     let Some(ledger) = Ledger::open_read_only(ledger_path)
         .await
         .map_err(Failure::runtime)?
     else {
         return Err(no_ledger(ledger_path));
     };
+    let rows = ledger.live_rows().await.map_err(Failure::runtime)?;
     let objects = ObjectTarget::build(s3, config.s3_keys.as_ref(), &config.settings.http, ledger)
         .context("cannot set up the S3 target")
         .map_err(Failure::runtime)?;
@@ -256,16 +261,7 @@ async fn verify_objects(
         verify::repair_objects(&mut report, daemon.contexts()).await;
         daemon.close().await;
     }
-    if json {
-        emit_json(&report)?;
-    } else {
-        emit(&verify::render(&report))?;
-    }
-    Ok(if report.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    emit_verify(&report, json)
 }
 
 pub async fn prune(

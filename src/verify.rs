@@ -110,6 +110,23 @@ impl VerifyReport {
     }
 }
 
+/// The start of a verify over `rows`, wherever they are kept: the paths they name, the
+/// work on the progress bar, and an empty report that counts them.
+pub(crate) fn begin(rows: &[ArchivedRow], progress: &Progress) -> (HashSet<String>, VerifyReport) {
+    let tracked = rows.iter().map(|r| r.path.clone()).collect();
+    progress.add_work(
+        rows.len() as u64,
+        rows.iter()
+            .map(|r| u64::try_from(r.stored_bytes).unwrap_or(0))
+            .sum(),
+    );
+    let report = VerifyReport {
+        checked: rows.len() as u64,
+        ..VerifyReport::default()
+    };
+    (tracked, report)
+}
+
 /// Re-hashes every file `rows` names and looks for untracked ones.
 pub async fn verify(
     root: &Path,
@@ -117,17 +134,7 @@ pub async fn verify(
     progress: &Progress,
 ) -> Result<VerifyReport, VerifyError> {
     let archive = Archive::at(root, false);
-    let tracked: HashSet<String> = rows.iter().map(|r| r.path.clone()).collect();
-    progress.add_work(
-        rows.len() as u64,
-        rows.iter()
-            .map(|r| u64::try_from(r.stored_bytes).unwrap_or(0))
-            .sum(),
-    );
-    let mut report = VerifyReport {
-        checked: rows.len() as u64,
-        ..VerifyReport::default()
-    };
+    let (tracked, mut report) = begin(&rows, progress);
     let mut checks = futures::stream::iter(rows)
         .map(|row| {
             let path = archive.resolve(&row.path);

@@ -3,8 +3,6 @@
 //! uploads, so only our full-file hash says the report is intact), and the objects under
 //! the prefix that no row names are listed as untracked.
 
-use std::collections::HashSet;
-
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path as KeyPath;
@@ -21,17 +19,7 @@ impl ObjectTarget {
         rows: Vec<ArchivedRow>,
         progress: &Progress,
     ) -> Result<VerifyReport, S3Error> {
-        let tracked: HashSet<String> = rows.iter().map(|r| r.path.clone()).collect();
-        progress.add_work(
-            rows.len() as u64,
-            rows.iter()
-                .map(|r| u64::try_from(r.stored_bytes).unwrap_or(0))
-                .sum(),
-        );
-        let mut report = VerifyReport {
-            checked: rows.len() as u64,
-            ..VerifyReport::default()
-        };
+        let (tracked, mut report) = crate::verify::begin(&rows, progress);
         let mut checks = futures::stream::iter(rows)
             .map(|row| async move {
                 let outcome = self.hash_object(&self.key(&row.path)).await;

@@ -48,6 +48,13 @@ impl Received {
     fn hooks(&self) -> Vec<serde_json::Value> {
         self.hooks.lock().expect("lock").clone()
     }
+    /// The `event` of each webhook body received, in order.
+    fn events(&self) -> Vec<String> {
+        self.hooks()
+            .iter()
+            .map(|h| h["event"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
     fn pings(&self) -> Vec<String> {
         self.pings.lock().expect("lock").clone()
     }
@@ -336,8 +343,9 @@ async fn metrics_parse_as_prometheus_text_and_count_the_files_and_bytes_archived
     assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_recovery_is_announced_across_separate_runs_and_only_once() {
+/// An app whose one report has one item, notifying a fresh receiver's webhook; the HTTP
+/// client does not retry, so an injected cloud failure fails the pass.
+async fn app_with_webhook() -> (TestApp, Received) {
     let fake = FakeCloud::new();
     let report = fake.add_report(FakeReport::new(&["csv"]));
     fake.add_stored(&report, FakeStored::new("csv", b"a\n1\n".to_vec()));
@@ -351,6 +359,12 @@ async fn a_recovery_is_announced_across_separate_runs_and_only_once() {
         }),
     )
     .await;
+    (app, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_is_announced_across_separate_runs_and_only_once() {
+    let (app, received) = app_with_webhook().await;
 
     app.fake.fail_next_requests("/stored", 503, 1);
     let first = app.run_once().await;
@@ -359,39 +373,21 @@ async fn a_recovery_is_announced_across_separate_runs_and_only_once() {
     assert!(app.run_once().await[0].succeeded());
     assert!(app.run_once().await[0].succeeded());
 
-    let events: Vec<String> = received
-        .hooks()
-        .iter()
-        .map(|h| h["event"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert_eq!(events, ["failure", "recovery"]);
+    assert_eq!(received.events(), ["failure", "recovery"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_that_fails_once_still_gets_the_failure() {
-    let fake = FakeCloud::new();
-    let report = fake.add_report(FakeReport::new(&["csv"]));
-    fake.add_stored(&report, FakeStored::new("csv", b"a\n1\n".to_vec()));
-    let (hooks, received) = spawn_receiver().await;
+    let (app, received) = app_with_webhook().await;
     received.refuse_hooks.store(1, Ordering::SeqCst);
-    let sections = format!("[notify]\nwebhook_url = \"http://{hooks}/hook\"\ntimeout = \"2s\"\n");
-    let app = spawn_app_with(
-        fake,
-        without_retries(Options {
-            extra_sections: sections,
-            ..Options::default()
-        }),
-    )
-    .await;
 
     app.fake.fail_next_requests("/stored", 503, 1);
     assert!(!app.run_once().await[0].succeeded());
-    let events: Vec<String> = received
-        .hooks()
-        .iter()
-        .map(|h| h["event"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert_eq!(events, ["failure"], "the second try delivered it");
+    assert_eq!(
+        received.events(),
+        ["failure"],
+        "the second try delivered it"
+    );
     assert_eq!(received.refuse_hooks.load(Ordering::SeqCst), 0);
 }
 
@@ -418,12 +414,7 @@ async fn a_failure_the_webhook_never_took_is_announced_again_after_the_next_pass
     notifier.pass_finished(&failed).await;
     assert!(received.hooks().is_empty());
     notifier.pass_finished(&failed).await;
-    let events: Vec<String> = received
-        .hooks()
-        .iter()
-        .map(|h| h["event"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert_eq!(events, ["failure"]);
+    assert_eq!(received.events(), ["failure"]);
     // Delivered now: a third failed pass says nothing new.
     notifier.pass_finished(&failed).await;
     assert_eq!(received.hooks().len(), 1);
@@ -431,38 +422,19 @@ async fn a_failure_the_webhook_never_took_is_announced_again_after_the_next_pass
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_one_run_could_not_announce_is_announced_by_the_next_run() {
-    let fake = FakeCloud::new();
-    let report = fake.add_report(FakeReport::new(&["csv"]));
-    fake.add_stored(&report, FakeStored::new("csv", b"a\n1\n".to_vec()));
-    let (hooks, received) = spawn_receiver().await;
-    let sections = format!("[notify]\nwebhook_url = \"http://{hooks}/hook\"\ntimeout = \"2s\"\n");
-    let app = spawn_app_with(
-        fake,
-        without_retries(Options {
-            extra_sections: sections,
-            ..Options::default()
-        }),
-    )
-    .await;
-    let events = || -> Vec<String> {
-        received
-            .hooks()
-            .iter()
-            .map(|h| h["event"].as_str().unwrap_or_default().to_owned())
-            .collect()
-    };
+    let (app, received) = app_with_webhook().await;
 
     // The first run fails and the webhook refuses every try: nothing heard.
     received.refuse_hooks.store(3, Ordering::SeqCst);
     app.fake.fail_next_requests("/stored", 503, 2);
     assert!(!app.run_once().await[0].succeeded());
-    assert!(events().is_empty());
+    assert!(received.events().is_empty());
     // The next run (new process state) fails too, and this time the failure gets through.
     assert!(!app.run_once().await[0].succeeded());
-    assert_eq!(events(), ["failure"]);
+    assert_eq!(received.events(), ["failure"]);
     // Heard: another failed run says nothing, a success is a recovery.
     app.fake.fail_next_requests("/stored", 503, 1);
     assert!(!app.run_once().await[0].succeeded());
     assert!(app.run_once().await[0].succeeded());
-    assert_eq!(events(), ["failure", "recovery"]);
+    assert_eq!(received.events(), ["failure", "recovery"]);
 }
