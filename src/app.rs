@@ -58,6 +58,14 @@ pub enum AppError {
     Objects(#[from] S3Error),
 }
 
+impl AppError {
+    /// The configuration asks for something that cannot be: fixing it is the operator's.
+    #[must_use]
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::Objects(e) if e.is_config())
+    }
+}
+
 /// Whether a pass may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -111,6 +119,15 @@ impl Daemon {
             let mut archive =
                 Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
             if let Some(objects) = object_target(&config, &ledger)? {
+                match objects.check_object_lock().await {
+                    Err(e) if e.is_config() => return Err(e.into()),
+                    // Unreachable now says nothing about the bucket; a locked PUT to a
+                    // bucket without Object Lock is refused by S3 all the same.
+                    Err(e) => {
+                        tracing::warn!(error.message = %e, "cannot check the bucket's Object Lock now; uploads go ahead and S3 refuses them if it cannot lock");
+                    }
+                    Ok(()) => {}
+                }
                 objects.abort_leftover_uploads().await?;
                 archive = archive.with_objects(Arc::new(objects));
             }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::app::{Daemon, Mode};
+use crate::app::{AppError, Daemon, Mode};
 use crate::config::{self, Config, LogFormat};
 use crate::demo;
 use crate::operator::{self, LedgerCommand, Location};
@@ -135,6 +135,16 @@ impl Failure {
             error: error.into(),
         }
     }
+
+    /// The daemon could not start: a config the bucket cannot honour exits 2, like any
+    /// other config error; the rest 1.
+    pub fn starting(error: AppError) -> Self {
+        let code = if error.is_config() { 2 } else { 1 };
+        Self {
+            code,
+            error: anyhow::Error::new(error).context("cannot start"),
+        }
+    }
 }
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
@@ -237,8 +247,7 @@ async fn run(config: Config, run_at_start: bool) -> Result<ExitCode, Failure> {
     let shutdown = shutdown_signal();
     let daemon = Daemon::build(config, Mode::Service)
         .await
-        .context("cannot start")
-        .map_err(Failure::runtime)?;
+        .map_err(Failure::starting)?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         "report-archiver started"
@@ -259,8 +268,7 @@ pub async fn build_daemon(
 ) -> Result<Daemon, Failure> {
     let mut daemon = Daemon::build(config, mode)
         .await
-        .context("cannot start")
-        .map_err(Failure::runtime)?;
+        .map_err(Failure::starting)?;
     if let Some(name) = account
         && !daemon.select_account(name)
     {

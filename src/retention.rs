@@ -78,6 +78,16 @@ impl Keep {
         Ok(keep)
     }
 
+    /// The end of the span begun at `from` (Object Lock's retain-until date).
+    pub fn after(&self, from: DateTime<Utc>) -> DateTime<Utc> {
+        let days = i64::try_from(self.days).unwrap_or(i64::MAX / 2);
+        let hours = i64::try_from(self.hours).unwrap_or(i64::MAX / 2);
+        from.checked_add_months(Months::new(self.months))
+            .and_then(|t| t.checked_add_signed(chrono::TimeDelta::try_days(days)?))
+            .and_then(|t| t.checked_add_signed(chrono::TimeDelta::try_hours(hours)?))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
     /// Items created before this time are older than the span.
     pub fn cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let days = i64::try_from(self.days).unwrap_or(i64::MAX / 2);
@@ -234,5 +244,14 @@ mod tests {
         assert_eq!(cut, Utc.with_ymd_and_hms(2026, 2, 28, 12, 0, 0).unwrap());
         let cut = Keep::parse("7y").unwrap().cutoff(now);
         assert_eq!(cut, Utc.with_ymd_and_hms(2019, 3, 31, 12, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn the_end_of_a_span_counts_forward_the_same_way() {
+        let from = Utc.with_ymd_and_hms(2026, 1, 31, 12, 0, 0).unwrap();
+        let end = Keep::parse("1mo 1d 1h").unwrap().after(from);
+        assert_eq!(end, Utc.with_ymd_and_hms(2026, 3, 1, 13, 0, 0).unwrap());
+        let end = Keep::parse("7y").unwrap().after(from);
+        assert_eq!(end, Utc.with_ymd_and_hms(2033, 1, 31, 12, 0, 0).unwrap());
     }
 }

@@ -31,7 +31,7 @@ mod secret;
 mod tests;
 mod validate;
 
-pub use s3::{MIN_PART_SIZE, ObjectLockSettings, S3Keys, S3Settings};
+pub use s3::{LockMode, MIN_PART_SIZE, ObjectLock, ObjectLockSettings, S3Keys, S3Settings};
 use s3::{resolve_s3_keys, validate_s3};
 use secrecy::{ExposeSecret, SecretString};
 use secret::*;

@@ -42,18 +42,68 @@ pub struct S3Settings {
     /// Default 2.
     #[serde(default = "default_upload_concurrency")]
     pub upload_concurrency: usize,
-    /// Per-object retention. Accepted so a config written for it fails loudly, not
-    /// silently: it is not implemented yet.
+    /// Per-object Object Lock retention set on every object as it is written; the bucket
+    /// must have Object Lock enabled (checked at start). Default: unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<ObjectLockSettings>,
 }
 
-/// `object_lock = { mode = "compliance", retain = "7y" }`.
+/// `object_lock = { mode = "compliance", retain = "7y" }`: each object is locked from its
+/// upload until upload time + `retain`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectLockSettings {
+    /// `"compliance"` (no one can shorten or remove it, not even the root account) or
+    /// `"governance"` (users with `s3:BypassGovernanceRetention` can).
     pub mode: String,
+    /// How long each object stays locked: `"7y"`, `"18months"`, `"400d"`.
     pub retain: String,
+}
+
+/// Object Lock retention modes, as S3 spells them on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockMode {
+    Compliance,
+    Governance,
+}
+
+impl LockMode {
+    #[must_use]
+    pub fn as_header(self) -> &'static str {
+        match self {
+            Self::Compliance => "COMPLIANCE",
+            Self::Governance => "GOVERNANCE",
+        }
+    }
+}
+
+/// `object_lock` checked: the mode and the span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectLock {
+    pub mode: LockMode,
+    pub retain: crate::retention::Keep,
+}
+
+impl ObjectLockSettings {
+    /// The checked form; the error says what is wrong with which field.
+    pub fn parse(&self) -> Result<ObjectLock, (&'static str, String)> {
+        let mode = match self.mode.to_ascii_lowercase().as_str() {
+            "compliance" => LockMode::Compliance,
+            "governance" => LockMode::Governance,
+            _ => {
+                return Err((
+                    "archive.s3.object_lock.mode",
+                    format!(
+                        "{:?} is not an Object Lock mode; use \"compliance\" or \"governance\"",
+                        self.mode
+                    ),
+                ));
+            }
+        };
+        let retain = crate::retention::Keep::parse(&self.retain)
+            .map_err(|e| ("archive.s3.object_lock.retain", e.to_string()))?;
+        Ok(ObjectLock { mode, retain })
+    }
 }
 
 fn default_part_size() -> u64 {
@@ -187,11 +237,9 @@ pub(super) fn validate_s3(s: &Settings) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if s3.object_lock.is_some() {
-        return Err(invalid(
-            "archive.s3.object_lock",
-            "not supported yet: per-object retention is not implemented in this version; remove the key (a bucket's default Object Lock retention still applies to every object written)",
-        ));
+    if let Some(lock) = &s3.object_lock {
+        lock.parse()
+            .map_err(|(key, message)| invalid(key, message))?;
     }
     if s.archive.keep.is_some() {
         return Err(invalid(
@@ -380,12 +428,48 @@ mod tests {
     }
 
     #[test]
-    fn object_lock_is_refused_as_not_supported_yet() {
+    fn object_lock_is_read_and_bad_values_name_their_field() {
+        let lock = |mode: &str, retain: &str| {
+            with_s3(&format!(
+                "bucket = \"acme\"\nobject_lock = {{ mode = {mode:?}, retain = {retain:?} }}"
+            ))
+        };
+        let config = build(&lock("Compliance", "7y"), None, &env_keys).expect("valid");
+        let parsed = config
+            .settings
+            .archive
+            .s3
+            .as_ref()
+            .unwrap()
+            .object_lock
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            parsed.parse().unwrap(),
+            ObjectLock {
+                mode: LockMode::Compliance,
+                retain: crate::retention::Keep {
+                    months: 84,
+                    days: 0,
+                    hours: 0
+                },
+            }
+        );
+        let message = err(&lock("legal-hold", "7y"));
+        assert!(
+            message.starts_with("archive.s3.object_lock.mode:"),
+            "{message}"
+        );
+        assert!(message.contains("\"governance\""), "{message}");
+        let message = err(&lock("governance", "7 minutes"));
+        assert!(
+            message.starts_with("archive.s3.object_lock.retain:"),
+            "{message}"
+        );
         let message = err(&with_s3(
-            "bucket = \"acme\"\nobject_lock = { mode = \"compliance\", retain = \"7y\" }",
+            "bucket = \"acme\"\nobject_lock = { mode = \"governance\" }",
         ));
-        assert!(message.starts_with("archive.s3.object_lock:"), "{message}");
-        assert!(message.contains("not supported yet"), "{message}");
+        assert!(message.contains("retain"), "{message}");
     }
 
     #[test]

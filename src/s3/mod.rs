@@ -10,9 +10,13 @@
 //! Downloads still land in `<archive.dir>/.partial/` first: the archive pipeline checks
 //! length, gzip stream and SHA-256 there, and only a file that passed is uploaded.
 
+mod cleanup;
+mod lock;
 mod signed;
 mod upload;
 mod verify;
+
+pub use lock::Retention;
 
 use std::sync::Arc;
 
@@ -24,7 +28,7 @@ use object_store::{ClientOptions, ObjectStoreExt, RetryConfig};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use crate::config::{HttpSettings, S3Keys, S3Settings};
+use crate::config::{HttpSettings, ObjectLock, S3Keys, S3Settings};
 use crate::ledger::{Ledger, LedgerError, ObjectRef};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,11 +58,20 @@ pub enum S3Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("archive.s3.object_lock: bucket `{bucket}` {reason}")]
+    ObjectLock { bucket: String, reason: String },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
 
 impl S3Error {
+    /// The configuration asks for what the bucket cannot do: the operator must change one
+    /// of them (exit 2), trying again does not help.
+    #[must_use]
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::ObjectLock { .. })
+    }
+
     /// The object (or upload) is not there.
     #[must_use]
     pub fn is_not_found(&self) -> bool {
@@ -104,6 +117,8 @@ pub struct ObjectTarget {
     prefix: String,
     part_size: u64,
     concurrency: usize,
+    /// Retention set on every object written; `None` without `object_lock`.
+    lock: Option<ObjectLock>,
     ledger: Ledger,
 }
 
@@ -153,6 +168,15 @@ impl ObjectTarget {
             .get_config_value(&AmazonS3ConfigKey::Endpoint)
             .map(|e| e.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+        let lock = s3
+            .object_lock
+            .as_ref()
+            .map(|l| l.parse())
+            .transpose()
+            .map_err(|(_, reason)| S3Error::ObjectLock {
+                bucket: s3.bucket.clone(),
+                reason,
+            })?;
         let store = builder.build().map_err(S3Error::Build)?;
         let client = reqwest::Client::builder()
             .timeout(http.timeout)
@@ -173,6 +197,7 @@ impl ObjectTarget {
             prefix: s3.key_prefix().to_owned(),
             part_size: s3.part_size,
             concurrency: s3.upload_concurrency,
+            lock,
             ledger,
         })
     }
@@ -190,41 +215,6 @@ impl ObjectTarget {
     #[must_use]
     pub fn bucket(&self) -> &str {
         &self.bucket
-    }
-
-    /// Aborts every multipart upload the ledger says was begun and never finished (a crash
-    /// mid-upload); returns how many were aborted. One that cannot be aborted now is
-    /// logged and tried again at the next start: it never stops the daemon.
-    pub async fn abort_leftover_uploads(&self) -> Result<usize, S3Error> {
-        let mut aborted = 0;
-        for open in self.ledger.open_uploads().await? {
-            let result = match KeyPath::parse(&open.object_key) {
-                Ok(path) => {
-                    object_store::multipart::MultipartStore::abort_multipart(
-                        self.store.as_ref(),
-                        &path,
-                        &open.upload_id,
-                    )
-                    .await
-                }
-                Err(e) => Err(object_store::Error::from(e)),
-            };
-            match result {
-                Ok(()) => {
-                    tracing::warn!(key = %open.object_key, upload_id = %open.upload_id, started_at = %open.started_at, "aborted a multipart upload left unfinished by an earlier run");
-                    aborted += 1;
-                    self.ledger.forget_upload(&open.upload_id).await?;
-                }
-                // Gone already (completed, aborted, or expired by a lifecycle rule).
-                Err(object_store::Error::NotFound { .. }) => {
-                    self.ledger.forget_upload(&open.upload_id).await?;
-                }
-                Err(e) => {
-                    tracing::warn!(key = %open.object_key, upload_id = %open.upload_id, error.message = %e, "cannot abort a multipart upload left by an earlier run; trying again at the next start");
-                }
-            }
-        }
-        Ok(aborted)
     }
 
     /// Streams an object back and hashes it: (bytes, SHA-256 lowercase hex).

@@ -1,7 +1,7 @@
-//! The one S3 request object_store 0.14 cannot make: CompleteMultipartUpload with
-//! `If-None-Match: *`, so a multipart upload is create-only too (its own `complete`
-//! always overwrites; apache/arrow-rs-object-store#289). Signed with object_store's own
-//! SigV4 signer and sent through its HTTP client.
+//! The S3 requests object_store 0.14 cannot make, signed with its own SigV4 signer and
+//! sent through its HTTP client ([`ObjectTarget::send_signed`]). Among them
+//! CompleteMultipartUpload with `If-None-Match: *`, so a multipart upload is create-only
+//! too (object_store's own `complete` always overwrites; apache/arrow-rs-object-store#289).
 
 use object_store::aws::AwsAuthorizer;
 use object_store::client::{HttpRequest, HttpRequestBody};
@@ -32,18 +32,117 @@ struct CompleteResult {
     e_tag: Option<String>,
 }
 
+/// A signed request's answer, read whole (S3's XML replies are small).
+pub(super) struct Reply {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    /// S3's error code (`<Code>…</Code>`), when the reply is an error document.
+    pub fn error_code(&self) -> Option<&str> {
+        let start = self.text.find("<Code>")? + "<Code>".len();
+        let len = self.text[start..].find("</Code>")?;
+        Some(&self.text[start..start + len])
+    }
+
+    /// S3 may answer 200 and still report an error in the body.
+    pub fn is_success(&self) -> bool {
+        self.status.is_success() && !self.text.contains("<Error>")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// For an error message: the status and the start of the reply.
+    pub fn describe(&self) -> String {
+        format!("{}: {}", self.status, excerpt(&self.text))
+    }
+}
+
+/// One request object_store has no API for.
+pub(super) struct Signed<'a> {
+    pub action: &'static str,
+    /// The full key, or empty for the bucket itself.
+    pub key: &'a str,
+    pub method: http::Method,
+    /// `?…` after the key, already encoded; empty for none.
+    pub query: &'a str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: HttpRequestBody,
+    /// SHA-256 of the body when known, so it is not hashed again for the signature.
+    pub body_sha256: Option<Vec<u8>>,
+}
+
 impl ObjectTarget {
+    /// Signs `request` with object_store's own SigV4 signer and the store's credentials,
+    /// sends it through object_store's HTTP client and reads the answer. A network error
+    /// is an [`S3Error::Request`]; any HTTP status is the caller's to judge.
+    pub(super) async fn send_signed(&self, request: Signed<'_>) -> Result<Reply, S3Error> {
+        let Signed {
+            action,
+            key,
+            method,
+            query,
+            headers,
+            body,
+            body_sha256,
+        } = request;
+        let fail = |message: String| S3Error::Request {
+            action,
+            key: key.to_owned(),
+            message,
+        };
+        // Keys keep to [A-Za-z0-9-_./] (config and archive paths are checked), so the URL
+        // path is the key as is.
+        let url = if key.is_empty() {
+            format!("{}{query}", self.bucket_url)
+        } else {
+            format!("{}/{key}{query}", self.bucket_url)
+        };
+        let credential = self
+            .store
+            .credentials()
+            .get_credential()
+            .await
+            .map_err(|e| fail(format!("no credentials: {e}")))?;
+        let mut builder = http::Request::builder().method(method).uri(&url);
+        // Added before signing, so they are signed (S3 refuses unsigned x-amz-* headers).
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        let mut request: HttpRequest = builder.body(body).map_err(|e| fail(e.to_string()))?;
+        AwsAuthorizer::new(&credential, "s3", &self.region)
+            .try_authorize(&mut request, body_sha256.as_deref())
+            .map_err(|e| fail(e.to_string()))?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .bytes()
+            .await
+            .map_err(|e| fail(format!("reading the reply: {e}")))?;
+        Ok(Reply {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
     pub(super) async fn complete_create_only(
         &self,
         key: &str,
         upload_id: &str,
         parts: &[PartId],
     ) -> Result<Completed, S3Error> {
-        let fail = |message: String| S3Error::Request {
-            action: "complete multipart upload",
-            key: key.to_owned(),
-            message,
-        };
+        let action = "complete multipart upload";
         let mut body = String::from("<CompleteMultipartUpload>");
         for (index, part) in parts.iter().enumerate() {
             let meta =
@@ -65,66 +164,43 @@ impl ObjectTarget {
             body.push_str("</Part>");
         }
         body.push_str("</CompleteMultipartUpload>");
-
-        // Keys keep to [A-Za-z0-9-_./] (config and archive paths are checked), so the URL
-        // path is the key as is; the upload id is encoded like SigV4 encodes it.
-        let url = format!(
-            "{}/{key}?uploadId={}",
-            self.bucket_url,
-            encode_query_value(upload_id)
-        );
-        let credential = self
-            .store
-            .credentials()
-            .get_credential()
-            .await
-            .map_err(|e| fail(format!("no credentials: {e}")))?;
-        let mut request: HttpRequest = http::Request::builder()
-            .method(http::Method::POST)
-            .uri(&url)
-            // Added before signing, so it is signed.
-            .header("if-none-match", "*")
-            .header("content-type", "application/xml")
-            .body(HttpRequestBody::from(body))
-            .map_err(|e| fail(e.to_string()))?;
-        AwsAuthorizer::new(&credential, "s3", &self.region)
-            .try_authorize(&mut request, None)
-            .map_err(|e| fail(e.to_string()))?;
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        let status = response.status();
-        let version_id = response
-            .headers()
-            .get("x-amz-version-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let reply = response
-            .into_body()
-            .bytes()
-            .await
-            .map_err(|e| fail(format!("reading the reply: {e}")))?;
-        let text = String::from_utf8_lossy(&reply);
-        if status == http::StatusCode::PRECONDITION_FAILED {
+        let query = format!("?uploadId={}", encode_query_value(upload_id));
+        let reply = self
+            .send_signed(Signed {
+                action,
+                key,
+                method: http::Method::POST,
+                query: &query,
+                headers: vec![
+                    ("if-none-match", "*".to_owned()),
+                    ("content-type", "application/xml".to_owned()),
+                ],
+                body: HttpRequestBody::from(body),
+                body_sha256: None,
+            })
+            .await?;
+        if reply.status == http::StatusCode::PRECONDITION_FAILED {
             return Ok(Completed::Exists);
         }
-        // S3 may answer 200 and still report an error in the body.
-        if !status.is_success() || text.contains("<Error>") {
-            return Err(fail(format!("{status}: {}", excerpt(&text))));
+        let fail = |message: String| S3Error::Request {
+            action,
+            key: key.to_owned(),
+            message,
+        };
+        if !reply.is_success() {
+            return Err(fail(reply.describe()));
         }
-        let result: CompleteResult = quick_xml::de::from_str(&text)
-            .map_err(|e| fail(format!("unreadable reply ({e}): {}", excerpt(&text))))?;
+        let result: CompleteResult = quick_xml::de::from_str(&reply.text)
+            .map_err(|e| fail(format!("unreadable reply ({e}): {}", excerpt(&reply.text))))?;
         Ok(Completed::Done(ObjectRef {
             e_tag: result.e_tag,
-            version_id,
+            version_id: reply.header("x-amz-version-id").map(str::to_owned),
         }))
     }
 }
 
 /// RFC 3986 unreserved characters stay, everything else is %XX (what SigV4 expects).
-fn encode_query_value(value: &str) -> String {
+pub(super) fn encode_query_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

@@ -2,6 +2,8 @@
 //! part size, otherwise a multipart upload read from the file part by part (memory: about
 //! part size × concurrency) and completed with `If-None-Match: *` too. A failed multipart
 //! upload is aborted; one interrupted by a crash is in the ledger and aborted at start.
+//! With `object_lock` the PUT and the CreateMultipartUpload are our own signed requests
+//! that carry the retention (`lock.rs`); the parts and the completion are the same.
 
 use std::io::SeekFrom;
 use std::path::Path;
@@ -38,7 +40,7 @@ impl ObjectTarget {
         let key = self.key(relative);
         let path = parse_key(&key)?;
         let written = if size < self.part_size {
-            self.put_whole(file, &key, &path).await?
+            self.put_whole(file, &key, &path, sha256).await?
         } else {
             self.put_in_parts(file, &key, &path, size).await?
         };
@@ -49,7 +51,13 @@ impl ObjectTarget {
         Ok(StoredObject { key, object })
     }
 
-    async fn put_whole(&self, file: &Path, key: &str, path: &KeyPath) -> Result<Written, S3Error> {
+    async fn put_whole(
+        &self,
+        file: &Path,
+        key: &str,
+        path: &KeyPath,
+        sha256: &str,
+    ) -> Result<Written, S3Error> {
         // Below the part size, so bounded by it.
         let bytes = tokio::fs::read(file)
             .await
@@ -57,6 +65,12 @@ impl ObjectTarget {
                 path: file.to_owned(),
                 source,
             })?;
+        if let Some(lock) = &self.lock {
+            return Ok(match self.put_locked(lock, key, bytes, sha256).await? {
+                Some(object) => Written::Done(object),
+                None => Written::Exists,
+            });
+        }
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -83,10 +97,13 @@ impl ObjectTarget {
         size: u64,
     ) -> Result<Written, S3Error> {
         let store = self.store.as_ref();
-        let upload_id = store
-            .create_multipart(path)
-            .await
-            .map_err(S3Error::store("create multipart upload", key))?;
+        let upload_id = match &self.lock {
+            Some(lock) => self.create_multipart_locked(lock, key).await?,
+            None => store
+                .create_multipart(path)
+                .await
+                .map_err(S3Error::store("create multipart upload", key))?,
+        };
         let outcome = match self.ledger.record_upload(key, &upload_id).await {
             Ok(()) => self.send_parts(file, key, path, &upload_id, size).await,
             Err(e) => Err(e.into()),

@@ -7,6 +7,8 @@ mod crash;
 mod faults;
 mod ledger;
 mod logs;
+mod moto_server;
+mod object_lock;
 mod pass;
 mod progress;
 mod prune;

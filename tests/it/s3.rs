@@ -455,3 +455,27 @@ async fn a_process_killed_mid_upload_leaves_no_object_and_the_next_start_aborts_
     let stored = server.object(&key).expect("archived by the next pass");
     assert_eq!(sha256_hex(&stored), sha256_hex(&item.plain));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_lock_on_a_server_without_it_stops_the_start_with_a_config_error() {
+    let server = s3_server::start();
+    let options = Options {
+        extra_sections: format!(
+            "{}object_lock = {{ mode = \"governance\", retain = \"1y\" }}\n",
+            server.config_section(&format!("{PREFIX}/"))
+        ),
+        ..Options::default()
+    };
+    let app = spawn_app_with(cloud_with_big_and_small(), options).await;
+
+    let (code, _, output) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains(&format!(
+            "archive.s3.object_lock: bucket `{BUCKET}` is on a server that does not implement Object Lock"
+        )),
+        "{output}"
+    );
+    assert!(server.keys().is_empty(), "{:?}", server.keys());
+    assert_eq!(app.fake.download_requests(), 0);
+}

@@ -42,9 +42,14 @@ fn target_dir() -> PathBuf {
         .to_owned()
 }
 
+/// Where the test servers are installed: `<target>/tools`.
+pub fn tools_dir() -> PathBuf {
+    target_dir().join("tools")
+}
+
 /// The s3s-fs binary, installed on first use.
 fn s3s_fs() -> PathBuf {
-    let tools = target_dir().join("tools");
+    let tools = tools_dir();
     let bin = tools.join("bin").join("s3s-fs");
     std::fs::create_dir_all(&tools).expect("tools dir");
     let lock = std::fs::File::create(tools.join(".install.lock")).expect("lock file");

@@ -1,0 +1,256 @@
+//! `[archive.s3] object_lock` and the start-up cleanup of unrecorded multipart uploads,
+//! against moto's S3 server on 127.0.0.1 (s3s-fs implements neither).
+
+use chrono::{DateTime, Utc};
+use report_archiver::api::ReportFormat;
+use report_archiver::archive::{Archive, ArchiveTarget};
+use report_archiver::fake_cloud::{BodyShape, FakeCloud, FakeReport, FakeStored, StoredView};
+
+use crate::moto_server::{self, MotoServer, between_all};
+use crate::support::{ACCOUNT, Options, TestApp, run, spawn_app_with};
+
+const BUCKET: &str = "locked-reports";
+const PREFIX: &str = "acronis";
+const LOCK: &str = "object_lock = { mode = \"compliance\", retain = \"30d\" }";
+/// Over two 5 MiB parts: a multipart upload.
+const BIG: usize = 11 * 1024 * 1024;
+
+fn cloud() -> FakeCloud {
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    let small = b"tenant,metric,value\nacme,storage,1\n".repeat(40);
+    fake.add_stored(&report, FakeStored::new("csv", small));
+    let big: Vec<u8> = b"tenant-000042,storage_bytes,1073741824\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(BIG)
+        .collect();
+    fake.add_stored(&report, FakeStored::new("csv", big).shape(BodyShape::Plain));
+    fake
+}
+
+async fn app_on(fake: FakeCloud, moto: &MotoServer, bucket: &str, extra: &str) -> TestApp {
+    let options = Options {
+        extra_sections: moto.config_section(bucket, &format!("{PREFIX}/"), extra),
+        ..Options::default()
+    };
+    spawn_app_with(fake, options).await
+}
+
+fn key_of(report_id: &str, item: &StoredView) -> String {
+    let format = ReportFormat::parse(&item.format);
+    let target = ArchiveTarget {
+        account: ACCOUNT,
+        report_id,
+        stored_id: &item.id,
+        format: &format,
+        created_at: item.created_at,
+    };
+    let relative = Archive::relative_path(&target, false).expect("a safe path");
+    format!("{PREFIX}/{relative}")
+}
+
+/// The retain-until date in `value`, checked to be `retain` days after `from` (give or
+/// take the minutes a pass takes).
+fn assert_until(value: Option<&str>, from: DateTime<Utc>, days: i64, what: &str) {
+    let until = value
+        .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+        .unwrap_or_else(|| panic!("{what}: no retain-until date"))
+        .with_timezone(&Utc);
+    let span = until - from;
+    let expected = chrono::Duration::days(days);
+    assert!(
+        span > expected - chrono::Duration::minutes(1)
+            && span < expected + chrono::Duration::minutes(5),
+        "{what}: locked until {until}, {span} after the pass began"
+    );
+}
+
+#[tokio::test]
+async fn every_object_is_locked_as_it_is_written_and_cannot_be_deleted() {
+    let moto = moto_server::start();
+    moto.create_bucket(BUCKET, true).await;
+    let app = app_on(cloud(), &moto, BUCKET, LOCK).await;
+
+    let started = Utc::now();
+    let reports = app.run_once().await;
+    assert!(reports[0].succeeded(), "{reports:?}");
+    assert_eq!(reports[0].fetched(), 2);
+
+    let items = app.fake.saved_items();
+    for (report_id, item) in &items {
+        let key = key_of(report_id, item);
+        let got = moto
+            .signed("GET", &format!("/{BUCKET}/{key}"), &[], Vec::new())
+            .await;
+        assert_eq!(got.status, 200, "no object at {key}");
+        assert_eq!(got.text.as_bytes(), item.plain.as_slice(), "{key} bytes");
+    }
+
+    // The single PUT: moto keeps its retention and enforces it.
+    let (report_id, small) = items
+        .iter()
+        .find(|(_, i)| i.plain.len() < BIG)
+        .expect("the small item");
+    let key = key_of(report_id, small);
+    let head = moto
+        .signed("HEAD", &format!("/{BUCKET}/{key}"), &[], Vec::new())
+        .await;
+    assert_eq!(
+        head.header("x-amz-object-lock-mode"),
+        Some("COMPLIANCE"),
+        "{key}"
+    );
+    assert_until(
+        head.header("x-amz-object-lock-retain-until-date"),
+        started,
+        30,
+        &key,
+    );
+    // Compliance mode: not even the owner can remove the version.
+    let version = head.header("x-amz-version-id").expect("a version id");
+    let delete = moto
+        .signed(
+            "DELETE",
+            &format!("/{BUCKET}/{key}?versionId={version}"),
+            &[],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(delete.status, 403, "{key} version deleted: {}", delete.text);
+
+    // The multipart upload: moto 5.2.1 drops the lock headers of CreateMultipartUpload
+    // (AWS applies them at completion), so what it received is checked instead.
+    let (report_id, big) = items
+        .iter()
+        .find(|(_, i)| i.plain.len() == BIG)
+        .expect("the big item");
+    let key = key_of(report_id, big);
+    let requests = moto.requests();
+    let create = requests
+        .iter()
+        .find(|r| {
+            r["method"] == "POST"
+                && r["url"]
+                    .as_str()
+                    .is_some_and(|u| u.contains(&format!("/{BUCKET}/{key}?uploads")))
+        })
+        .unwrap_or_else(|| panic!("no CreateMultipartUpload for {key}"));
+    let header = |name: &str| {
+        create["headers"]
+            .as_object()
+            .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+            .and_then(|(_, v)| v.as_str())
+    };
+    assert_eq!(header("x-amz-object-lock-mode"), Some("COMPLIANCE"));
+    assert_until(
+        header("x-amz-object-lock-retain-until-date"),
+        started,
+        30,
+        &key,
+    );
+    // Signed: S3 refuses x-amz-* headers the signature does not cover.
+    let authorization = header("authorization").expect("signed");
+    assert!(
+        authorization.contains("x-amz-object-lock-mode;x-amz-object-lock-retain-until-date"),
+        "{authorization}"
+    );
+    assert!(moto.open_uploads(BUCKET).await.is_empty());
+
+    let second = app.run_once().await;
+    assert!(second[0].succeeded(), "{second:?}");
+    assert_eq!(second[0].fetched(), 0);
+}
+
+#[tokio::test]
+async fn a_foreign_object_at_the_key_is_not_replaced_by_a_locked_write() {
+    let moto = moto_server::start();
+    moto.create_bucket(BUCKET, true).await;
+    let fake = cloud();
+    let app = app_on(fake.clone(), &moto, BUCKET, LOCK).await;
+    let items = fake.saved_items();
+    let foreign = b"someone else's object".to_vec();
+    for (report_id, item) in &items {
+        let key = key_of(report_id, item);
+        let put = moto
+            .signed(
+                "PUT",
+                &format!("/{BUCKET}/{key}"),
+                &[("content-type", "application/octet-stream")],
+                foreign.clone(),
+            )
+            .await;
+        assert_eq!(put.status, 200, "plant {key}: {}", put.text);
+    }
+
+    let reports = app.run_once().await;
+    assert_eq!(reports[0].failed(), 2, "{reports:?}");
+    assert!(app.ledger_rows().await.is_empty());
+    for (report_id, item) in &items {
+        let key = key_of(report_id, item);
+        let got = moto
+            .signed("GET", &format!("/{BUCKET}/{key}"), &[], Vec::new())
+            .await;
+        assert_eq!(got.text.as_bytes(), foreign.as_slice(), "{key} replaced");
+    }
+    // The refused multipart upload (the big item) was aborted.
+    assert!(moto.open_uploads(BUCKET).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_without_object_lock_stops_the_start_with_a_config_error() {
+    let moto = moto_server::start();
+    moto.create_bucket(BUCKET, false).await;
+    let app = app_on(cloud(), &moto, BUCKET, LOCK).await;
+
+    let (code, _, output) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains(&format!(
+            "archive.s3.object_lock: bucket `{BUCKET}` does not have Object Lock enabled"
+        )),
+        "{output}"
+    );
+    assert!(moto.keys(BUCKET).await.is_empty());
+    assert_eq!(
+        app.fake.download_requests(),
+        0,
+        "downloaded before refusing"
+    );
+    assert!(app.ledger_rows().await.is_empty());
+}
+
+// Multi-threaded: the fake cloud must keep serving while the test waits on the binary.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_multipart_upload_a_crash_left_unrecorded_is_aborted_at_start() {
+    let moto = moto_server::start();
+    moto.create_bucket(BUCKET, false).await;
+    // Begun by an earlier run that died before its ledger knew the upload id, one under
+    // the prefix in the archive's layout; and two that are not the archive's.
+    let ours = format!("{PREFIX}/{ACCOUNT}/r-1/2026/11/20261129T000000Z_s-1.csv");
+    let foreign = [
+        "elsewhere/eu2/r-1/2026/11/20261129T000000Z_s-1.csv".to_owned(),
+        format!("{PREFIX}/notes/backup.tar"),
+    ];
+    for key in std::iter::once(&ours).chain(&foreign) {
+        let reply = moto
+            .signed("POST", &format!("/{BUCKET}/{key}?uploads"), &[], Vec::new())
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(
+            between_all(&reply.text, "<Key>", "</Key>"),
+            std::slice::from_ref(key)
+        );
+    }
+    let app = app_on(cloud(), &moto, BUCKET, "").await;
+
+    let (code, _, output) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(0), "{output}");
+    let mut open = moto.open_uploads(BUCKET).await;
+    open.sort();
+    let mut expected = foreign.to_vec();
+    expected.sort();
+    assert_eq!(open, expected, "{output}");
+    assert!(output.contains(&ours), "the abort is not logged: {output}");
+}
