@@ -260,6 +260,7 @@ async fn verify_objects(
             .map_err(Failure::runtime)?;
         verify::repair_objects(&mut report, daemon.contexts()).await;
         daemon.close().await;
+        objects.repair_locks(&mut report).await;
     }
     emit_verify(&report, json)
 }

@@ -52,6 +52,10 @@ pub struct Finding {
     /// What is on disk now, when it could be read.
     pub actual_sha256: Option<String>,
     pub detail: String,
+    /// For an object not locked as `object_lock` asks: the retain-until date it should
+    /// have (archive time + `retain`), RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retain_until: Option<String>,
 }
 
 impl Finding {
@@ -68,6 +72,7 @@ impl Finding {
             expected_sha256: row.sha256.clone(),
             actual_sha256: actual,
             detail: detail.into(),
+            retain_until: None,
         }
     }
 }
@@ -81,6 +86,8 @@ pub struct RepairReport {
     pub restored: Vec<String>,
     /// What could not be restored, with the reason in `detail`.
     pub not_restored: Vec<Finding>,
+    /// Objects given the Object Lock retention they lacked (S3 target).
+    pub locked: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -94,6 +101,9 @@ pub struct VerifyReport {
     /// Files under the archive dir that no ledger row names (`.partial/` and
     /// `.quarantine/` aside), relative.
     pub untracked: Vec<String>,
+    /// S3 with `object_lock`: intact objects without the retention it asks for (written
+    /// before it was set, or shortened in governance mode).
+    pub unlocked: Vec<Finding>,
     pub repair: Option<RepairReport>,
 }
 
@@ -105,7 +115,7 @@ impl VerifyReport {
         }
         match &self.repair {
             Some(r) => r.not_restored.is_empty(),
-            None => self.missing.is_empty() && self.changed.is_empty(),
+            None => self.missing.is_empty() && self.changed.is_empty() && self.unlocked.is_empty(),
         }
     }
 }
@@ -371,8 +381,14 @@ fn not_restored(result: &mut RepairReport, findings: Vec<Finding>, reason: &str)
 
 /// The human form: a summary line, then one line per finding and repair.
 pub fn render(r: &VerifyReport) -> String {
+    // Only the S3 target with `object_lock` can have unlocked objects.
+    let unlocked = if r.unlocked.is_empty() {
+        String::new()
+    } else {
+        format!(", {} not locked", r.unlocked.len())
+    };
     let mut out = format!(
-        "checked {} file(s): {} intact, {} missing, {} changed, {} untracked; {} byte(s) hashed\n",
+        "checked {} file(s): {} intact, {} missing, {} changed, {} untracked{unlocked}; {} byte(s) hashed\n",
         r.checked,
         r.intact,
         r.missing.len(),
@@ -392,12 +408,18 @@ pub fn render(r: &VerifyReport) -> String {
     for p in &r.untracked {
         out.push_str(&format!("UNTRACKED    {p}\n"));
     }
+    for f in &r.unlocked {
+        out.push_str(&format!("UNLOCKED     {}  ({})\n", f.path, f.detail));
+    }
     if let Some(repair) = &r.repair {
         for p in &repair.quarantined {
             out.push_str(&format!("QUARANTINED  {p}\n"));
         }
         for p in &repair.restored {
             out.push_str(&format!("RESTORED     {p}\n"));
+        }
+        for p in &repair.locked {
+            out.push_str(&format!("LOCKED       {p}\n"));
         }
         for f in &repair.not_restored {
             out.push_str(&format!("NOT RESTORED {}  ({})\n", f.path, f.detail));

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use object_store::client::HttpRequestBody;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use super::signed::{Reply, Signed};
 use super::{ObjectTarget, S3Error};
@@ -187,6 +188,41 @@ impl ObjectTarget {
                 message: format!("unreadable reply ({e}): {}", reply.describe()),
             })?;
         Ok(result.upload_id)
+    }
+
+    /// PutObjectRetention: locks the object's current version until `until` (RFC 3339).
+    pub(super) async fn put_retention(
+        &self,
+        lock: &ObjectLock,
+        key: &str,
+        until: &str,
+    ) -> Result<(), S3Error> {
+        let action = "set the retention of";
+        let body = format!(
+            "<Retention xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Mode>{}</Mode><RetainUntilDate>{until}</RetainUntilDate></Retention>",
+            lock.mode.as_header()
+        );
+        let digest = Sha256::digest(body.as_bytes()).to_vec();
+        let reply = self
+            .send_signed(Signed {
+                action,
+                key,
+                method: http::Method::PUT,
+                query: "?retention",
+                headers: vec![
+                    ("content-type", "application/xml".to_owned()),
+                    // S3 requires a checksum of the body on this call.
+                    ("x-amz-sdk-checksum-algorithm", "SHA256".to_owned()),
+                    (
+                        "x-amz-checksum-sha256",
+                        base64::engine::general_purpose::STANDARD.encode(&digest),
+                    ),
+                ],
+                body: HttpRequestBody::from(body),
+                body_sha256: Some(digest),
+            })
+            .await?;
+        ok_or_refused(reply, action, key).map(drop)
     }
 
     /// The object's retention (`HEAD`), `None` when it has none.

@@ -254,3 +254,61 @@ async fn a_multipart_upload_a_crash_left_unrecorded_is_aborted_at_start() {
     assert_eq!(open, expected, "{output}");
     assert!(output.contains(&ours), "the abort is not logged: {output}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_objects_written_before_object_lock_was_set_and_repair_locks_them() {
+    let moto = moto_server::start();
+    moto.create_bucket(BUCKET, true).await;
+    let app = app_on(cloud(), &moto, BUCKET, "").await;
+    let reports = app.run_once().await;
+    assert!(reports[0].succeeded(), "{reports:?}");
+
+    // The operator turns Object Lock on afterwards.
+    let options = Options {
+        extra_sections: moto.config_section(BUCKET, &format!("{PREFIX}/"), LOCK),
+        ..Options::default()
+    };
+    app.write_config(&app.config_toml(&options));
+
+    let (code, stdout, output) = run(&mut app.bin(&["verify"]));
+    assert_eq!(code, Some(1), "{output}");
+    assert!(stdout.contains("2 intact"), "{stdout}");
+    assert!(stdout.contains("2 not locked"), "{stdout}");
+    let lines = |start: &str| stdout.lines().filter(|l| l.starts_with(start)).count();
+    assert_eq!(lines("UNLOCKED "), 2, "{stdout}");
+    assert!(
+        stdout.contains("no Object Lock retention; object_lock asks for COMPLIANCE until"),
+        "{stdout}"
+    );
+
+    let (code, stdout, output) = run(&mut app.bin(&["verify", "--repair"]));
+    assert_eq!(code, Some(0), "{output}");
+    let lines = |start: &str| stdout.lines().filter(|l| l.starts_with(start)).count();
+    assert_eq!(lines("LOCKED "), 2, "{stdout}");
+
+    let rows = app.ledger_rows().await;
+    for row in &rows {
+        let key = format!("{PREFIX}/{}", row.path);
+        let head = moto
+            .signed("HEAD", &format!("/{BUCKET}/{key}"), &[], Vec::new())
+            .await;
+        assert_eq!(
+            head.header("x-amz-object-lock-mode"),
+            Some("COMPLIANCE"),
+            "{key}"
+        );
+        let archived = DateTime::parse_from_rfc3339(&row.fetched_at)
+            .expect("an RFC 3339 time")
+            .with_timezone(&Utc);
+        assert_until(
+            head.header("x-amz-object-lock-retain-until-date"),
+            archived,
+            30,
+            &key,
+        );
+    }
+
+    let (code, stdout, output) = run(&mut app.bin(&["verify"]));
+    assert_eq!(code, Some(0), "{output}");
+    assert!(stdout.ends_with("ok\n"), "{stdout}");
+}
