@@ -24,7 +24,7 @@ use crate::notify::NotifyError;
 use crate::pass::{PassContext, PassReport, run_pass};
 use crate::progress::Progress;
 use crate::reconcile::{ReconcileError, reconcile};
-use crate::retention::{Keep, RetentionError, run_daily};
+use crate::retention::{Keep, PruneFrom, RetentionError, run_daily};
 use crate::s3::{ObjectTarget, S3Error};
 use crate::scheduler::{SchedulerError, run_scheduled};
 use crate::server::{self, ServerError};
@@ -86,6 +86,8 @@ pub struct Daemon {
     monitor: Monitor,
     dry_run: bool,
     listener: Option<TcpListener>,
+    /// Where prune deletes: the archive dir or the bucket.
+    prune_from: PruneFrom,
 }
 
 impl Daemon {
@@ -147,6 +149,10 @@ impl Daemon {
             }
             (Some(lock), Some(ledger), archive)
         };
+        let prune_from = match archive.objects() {
+            Some(objects) => PruneFrom::Bucket(objects.clone()),
+            None => PruneFrom::Dir(settings.archive.dir.clone()),
+        };
         let archive = Arc::new(archive);
         let last_outcomes = match (&ledger, dry_run) {
             (Some(ledger), false) => ledger.last_outcomes().await?,
@@ -206,6 +212,7 @@ impl Daemon {
             monitor,
             dry_run,
             listener,
+            prune_from,
         })
     }
 
@@ -325,7 +332,7 @@ impl Daemon {
         let stop = CancellationToken::new();
         let job = tokio::spawn(run_daily(
             ledger.clone(),
-            self.config.settings.archive.dir.clone(),
+            self.prune_from.clone(),
             keep,
             stop.clone(),
         ));

@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
@@ -18,7 +19,7 @@ use crate::inspect::{self, ExportFormat, RowFilter};
 use crate::instance::InstanceLock;
 use crate::ledger::{ArchivedRow, Ledger};
 use crate::progress::Progress;
-use crate::retention::{self, Keep};
+use crate::retention::{self, Keep, PruneFrom};
 use crate::s3::ObjectTarget;
 use crate::verify;
 
@@ -299,16 +300,23 @@ pub async fn prune(
     let Some(ledger) = ledger else {
         return Err(no_ledger(ledger_path));
     };
-    let report = retention::prune(
-        &ledger,
-        &config.settings.archive.dir,
-        keep,
-        Utc::now(),
-        dry_run,
-    )
-    .await
-    .context("prune failed")
-    .map_err(Failure::runtime);
+    let from = match &config.settings.archive.s3 {
+        Some(s3) => PruneFrom::Bucket(Arc::new(
+            ObjectTarget::build(
+                s3,
+                config.s3_keys.as_ref(),
+                &config.settings.http,
+                ledger.clone(),
+            )
+            .context("cannot set up the S3 target")
+            .map_err(Failure::runtime)?,
+        )),
+        None => PruneFrom::Dir(config.settings.archive.dir.clone()),
+    };
+    let report = retention::prune(&ledger, &from, keep, Utc::now(), dry_run)
+        .await
+        .context("prune failed")
+        .map_err(Failure::runtime);
     ledger.close().await;
     let report = report?;
     if json {

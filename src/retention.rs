@@ -2,12 +2,14 @@
 //!
 //! - [`Keep`]: the span, in calendar units (`"7y"`, `"18months"`, `"400d"`); humantime has
 //!   no years or months, and a retention rule is written in them.
-//! - [`prune`]: marks each old item pruned in the ledger, then deletes its file. The row
-//!   stays, so a later pass never fetches the item again.
+//! - [`prune`]: marks each old item pruned in the ledger, then deletes its file (or its
+//!   object, [`PruneFrom::Bucket`]). The row stays, so a later pass never fetches the item
+//!   again. An object still under its Object Lock retention is left for a later prune.
 //! - [`run_daily`]: the job `run` starts when `keep` is set.
 
 use std::io;
-use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Months, Utc};
@@ -16,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::model::parse_created_at;
 use crate::archive::Archive;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{ArchivedRow, Ledger, LedgerError};
+use crate::s3::ObjectTarget;
 
 /// How often `run` prunes.
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -117,18 +120,60 @@ pub struct PruneReport {
     pub items: Vec<PruneItem>,
     /// Files that could not be deleted (their rows are marked pruned all the same).
     pub errors: Vec<String>,
+    /// Items older than `keep` whose object is still under Object Lock retention: left
+    /// for a prune after the lock ends.
+    pub still_locked: u64,
+}
+
+/// Where the archived reports are, so where prune deletes them.
+#[derive(Debug, Clone)]
+pub enum PruneFrom {
+    /// `[archive] dir`.
+    Dir(PathBuf),
+    /// `[archive.s3]`.
+    Bucket(Arc<ObjectTarget>),
+}
+
+impl PruneFrom {
+    /// Whether the object of `row` may be deleted now: not while its Object Lock retention
+    /// (archive time + `retain`) runs. S3 would accept the DELETE and only hide the locked
+    /// version behind a delete marker, still stored and billed, while the ledger said it
+    /// was gone.
+    fn may_delete(&self, row: &ArchivedRow, now: DateTime<Utc>) -> bool {
+        let Self::Bucket(objects) = self else {
+            return true;
+        };
+        let Some(lock) = objects.object_lock() else {
+            return true;
+        };
+        DateTime::parse_from_rfc3339(&row.fetched_at)
+            .is_ok_and(|archived| lock.retain.after(archived.with_timezone(&Utc)) <= now)
+    }
+
+    async fn delete(&self, relative: &str) -> Result<(), String> {
+        match self {
+            Self::Dir(root) => Archive::at(root, false)
+                .resolve(relative)
+                .map_err(|e| io::Error::other(e.to_string()))
+                .and_then(|path| match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                    other => other,
+                })
+                .map_err(|e| e.to_string()),
+            Self::Bucket(objects) => objects.delete(relative).await.map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// Deletes (or lists, when `dry_run`) every kept file created before `keep.cutoff(now)`.
 pub async fn prune(
     ledger: &Ledger,
-    root: &Path,
+    from: &PruneFrom,
     keep: Keep,
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<PruneReport, RetentionError> {
     let cutoff = keep.cutoff(now);
-    let archive = Archive::at(root, false);
     let mut report = PruneReport {
         cutoff: crate::ledger::rfc3339(cutoff),
         dry_run,
@@ -136,6 +181,10 @@ pub async fn prune(
     };
     for row in ledger.live_rows().await? {
         if parse_created_at(&row.created_at).is_none_or(|created| created >= cutoff) {
+            continue;
+        }
+        if !from.may_delete(&row, now) {
+            report.still_locked += 1;
             continue;
         }
         let item = PruneItem {
@@ -153,14 +202,7 @@ pub async fn prune(
             ledger
                 .mark_pruned(&row.account, &row.report_id, &row.stored_id, now)
                 .await?;
-            let removed = archive
-                .resolve(&row.path)
-                .map_err(|e| io::Error::other(e.to_string()))
-                .and_then(|path| match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                    other => other,
-                });
-            match removed {
+            match from.delete(&row.path).await {
                 Ok(()) => tracing::info!(path = %row.path, created_at = %row.created_at, "pruned"),
                 Err(e) => {
                     tracing::warn!(path = %row.path, error.message = %e, "cannot delete a pruned file");
@@ -188,16 +230,17 @@ pub fn render(r: &PruneReport) -> String {
     for e in &r.errors {
         out.push_str(&format!("  ERROR {e}\n"));
     }
+    if r.still_locked > 0 {
+        out.push_str(&format!(
+            "  {} older item(s) left: their objects are still under Object Lock retention\n",
+            r.still_locked
+        ));
+    }
     out
 }
 
 /// Prunes at start and then every day until `cancel` fires (the `run` job).
-pub async fn run_daily(
-    ledger: Ledger,
-    root: std::path::PathBuf,
-    keep: Keep,
-    cancel: CancellationToken,
-) {
+pub async fn run_daily(ledger: Ledger, from: PruneFrom, keep: Keep, cancel: CancellationToken) {
     let mut every = tokio::time::interval(PRUNE_EVERY);
     // A suspended machine must not prune several times in a row when it wakes.
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -206,7 +249,7 @@ pub async fn run_daily(
             _ = cancel.cancelled() => return,
             _ = every.tick() => {}
         }
-        match prune(&ledger, &root, keep, Utc::now(), false).await {
+        match prune(&ledger, &from, keep, Utc::now(), false).await {
             Ok(r) if !r.items.is_empty() => {
                 tracing::info!(files = r.items.len(), cutoff = %r.cutoff, "retention pruned old files")
             }

@@ -241,12 +241,6 @@ pub(super) fn validate_s3(s: &Settings) -> Result<(), ConfigError> {
         lock.parse()
             .map_err(|(key, message)| invalid(key, message))?;
     }
-    if s.archive.keep.is_some() {
-        return Err(invalid(
-            "archive.keep",
-            "retention does not work with [archive.s3] yet; remove `keep` (or use a bucket lifecycle rule)",
-        ));
-    }
     Ok(())
 }
 
@@ -473,8 +467,9 @@ mod tests {
     }
 
     #[test]
-    fn retention_is_refused_with_s3() {
+    fn retention_works_with_s3() {
         let text = with_s3("bucket = \"acme\"").replace("dir = ", "keep = \"7y\"\ndir = ");
-        assert!(err(&text).starts_with("archive.keep:"), "{}", err(&text));
+        let config = build(&text, None, &env_keys).expect("keep with [archive.s3] is valid");
+        assert_eq!(config.settings.archive.keep.as_deref(), Some("7y"));
     }
 }

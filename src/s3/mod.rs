@@ -217,6 +217,17 @@ impl ObjectTarget {
         &self.bucket
     }
 
+    /// Deletes the object of an archive path (prune). On a versioned bucket S3 keeps the
+    /// version behind a delete marker, for a lifecycle rule to expire.
+    pub async fn delete(&self, relative: &str) -> Result<(), S3Error> {
+        let key = self.key(relative);
+        let path = parse_key(&key)?;
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(S3Error::store("delete", &key)(e)),
+        }
+    }
+
     /// Streams an object back and hashes it: (bytes, SHA-256 lowercase hex).
     pub async fn hash_object(&self, key: &str) -> Result<(u64, String), S3Error> {
         let path = parse_key(key)?;

@@ -312,3 +312,27 @@ async fn verify_finds_objects_written_before_object_lock_was_set_and_repair_lock
     assert_eq!(code, Some(0), "{output}");
     assert!(stdout.ends_with("ok\n"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_leaves_objects_whose_lock_still_runs() {
+    let moto = moto_server::start();
+    moto.create_bucket(BUCKET, true).await;
+    let options = Options {
+        extra_sections: moto.config_section(BUCKET, &format!("{PREFIX}/"), LOCK),
+        // Shorter than the lock's 30 days: the fake cloud's items are months old.
+        keep: Some("1d".into()),
+        ..Options::default()
+    };
+    let app = spawn_app_with(cloud(), options).await;
+    assert_eq!(app.run_once().await[0].fetched(), 2);
+
+    let (code, table, text) = run(&mut app.bin(&["prune"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(table.starts_with("pruned 0 file(s)"), "{table}");
+    assert!(
+        table.contains("2 older item(s) left: their objects are still under Object Lock retention"),
+        "{table}"
+    );
+    assert_eq!(moto.keys(BUCKET).await.len(), 2);
+    assert_eq!(app.ledger_rows().await.len(), 2);
+}

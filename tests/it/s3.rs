@@ -479,3 +479,48 @@ async fn object_lock_on_a_server_without_it_stops_the_start_with_a_config_error(
     assert!(server.keys().is_empty(), "{:?}", server.keys());
     assert_eq!(app.fake.download_requests(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_deletes_objects_older_than_keep_from_the_bucket_and_no_pass_fetches_them_again() {
+    let server = s3_server::start();
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    let old = fake.add_stored(
+        &report,
+        FakeStored::new("csv", small(0)).created_at(
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2015, 1, 2, 3, 0, 0).unwrap(),
+        ),
+    );
+    fake.add_stored(&report, FakeStored::new("csv", small(1)));
+    let options = Options {
+        extra_sections: server.config_section(&format!("{PREFIX}/")),
+        keep: Some("7y".into()),
+        ..Options::default()
+    };
+    let app = spawn_app_with(fake, options).await;
+    assert_eq!(app.run_once().await[0].fetched(), 2);
+    let rows = app.ledger_rows().await;
+    let old_key = format!(
+        "{PREFIX}/{}",
+        rows.iter().find(|r| r.stored_id == old).expect("old").path
+    );
+    assert_eq!(server.keys().len(), 2);
+
+    let (code, table, text) = run(&mut app.bin(&["prune", "--dry-run"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(table.starts_with("would prune 1 file(s)"), "{table}");
+    assert_eq!(server.keys().len(), 2, "a dry run deletes nothing");
+
+    let (code, table, text) = run(&mut app.bin(&["prune"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(table.starts_with("pruned 1 file(s)"), "{table}");
+    let keys = server.keys();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(!keys.contains(&old_key), "{keys:?}");
+    // The row stays, marked pruned: verify does not miss the object, no pass fetches it.
+    let (code, _, text) = run(&mut app.bin(&["verify"]));
+    assert_eq!(code, Some(0), "{text}");
+    let downloads = app.fake.download_count(&old);
+    assert_eq!(app.run_once().await[0].fetched(), 0);
+    assert_eq!(app.fake.download_count(&old), downloads);
+}
