@@ -121,6 +121,11 @@ impl Daemon {
             let mut archive =
                 Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
             if let Some(objects) = object_target(&config, &ledger)? {
+                // Not fatal: an instance role may answer a moment later (exit 2 would stop
+                // systemd from restarting us); uploads fail with the same words meanwhile.
+                if let Err(e) = objects.check_credentials().await {
+                    tracing::warn!(error.message = %e, "no S3 credentials now; uploads fail until there are");
+                }
                 match objects.check_object_lock().await {
                     Err(e) if e.is_config() => return Err(e.into()),
                     // Unreachable now says nothing about the bucket; a locked PUT to a

@@ -11,6 +11,7 @@
 //! length, gzip stream and SHA-256 there, and only a file that passed is uploaded.
 
 mod cleanup;
+mod credentials;
 mod lock;
 mod signed;
 mod upload;
@@ -177,7 +178,16 @@ impl ObjectTarget {
                 bucket: s3.bucket.clone(),
                 reason,
             })?;
-        let store = builder.build().map_err(S3Error::Build)?;
+        // The chain object_store picks, wrapped so no fetch waits forever.
+        let chain = builder.clone().build().map_err(S3Error::Build)?;
+        let bounded = credentials::BoundedCredentials {
+            inner: chain.credentials().clone(),
+            wait: http.connect_timeout.saturating_mul(2),
+        };
+        let store = builder
+            .with_credentials(Arc::new(bounded))
+            .build()
+            .map_err(S3Error::Build)?;
         let client = reqwest::Client::builder()
             .timeout(http.timeout)
             .connect_timeout(http.connect_timeout)

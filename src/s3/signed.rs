@@ -92,7 +92,11 @@ impl ObjectTarget {
         } = request;
         let fail = |message: String| S3Error::Request {
             action,
-            key: key.to_owned(),
+            key: if key.is_empty() {
+                self.bucket.clone()
+            } else {
+                key.to_owned()
+            },
             message,
         };
         // Keys keep to [A-Za-z0-9-_./] (config and archive paths are checked), so the URL
@@ -107,7 +111,7 @@ impl ObjectTarget {
             .credentials()
             .get_credential()
             .await
-            .map_err(|e| fail(format!("no credentials: {e}")))?;
+            .map_err(|e| fail(e.to_string()))?;
         let mut builder = http::Request::builder().method(method).uri(&url);
         // Added before signing, so they are signed (S3 refuses unsigned x-amz-* headers).
         for (name, value) in headers {

@@ -146,7 +146,10 @@ impl ObjectTarget {
             .list(prefix.as_ref())
             .try_collect()
             .await
-            .map_err(S3Error::store("list", &self.prefix))?;
+            .map_err(S3Error::store(
+                "list",
+                &format!("{}/{}", self.bucket, self.prefix),
+            ))?;
         Ok(metas
             .into_iter()
             .map(|m| {

@@ -524,3 +524,50 @@ async fn prune_deletes_objects_older_than_keep_from_the_bucket_and_no_pass_fetch
     assert_eq!(app.run_once().await[0].fetched(), 0);
     assert_eq!(app.fake.download_count(&old), downloads);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_credentials_the_start_says_what_to_configure_and_no_upload_waits_forever() {
+    let server = s3_server::start();
+    // The AWS chain's last link, the metadata service, accepting connections and never
+    // answering (the kernel queues them; nothing reads).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let section: String = server
+        .config_section(&format!("{PREFIX}/"))
+        .lines()
+        .filter(|l| !l.contains("_file ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let options = Options {
+        extra_sections: section,
+        http: "connect_timeout = \"1s\"".into(),
+        ..Options::default()
+    };
+    let app = spawn_app_with(cloud_with_big_and_small(), options).await;
+
+    let mut once = app.bin(&["once"]);
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ] {
+        once.env_remove(var);
+    }
+    once.env(
+        "AWS_METADATA_ENDPOINT",
+        format!("http://{}", silent.local_addr().expect("addr")),
+    );
+    let (code, _, output) = run(&mut once);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("no S3 credentials now"), "{output}");
+    assert!(
+        output.contains("set archive.s3.access_key_id_file and secret_access_key_file"),
+        "{output}"
+    );
+    assert!(output.contains("none within 2 s"), "{output}");
+    assert!(server.keys().is_empty(), "{:?}", server.keys());
+    assert!(app.ledger_rows().await.is_empty());
+    assert!(app.partial_files().is_empty(), "{:?}", app.partial_files());
+}
