@@ -15,6 +15,33 @@ use super::{ObjectTarget, S3Error};
 use crate::config::ObjectLock;
 use crate::ledger::ObjectRef;
 
+/// The server-side encryption headers object_store would send on its own writes (from
+/// `AWS_SERVER_SIDE_ENCRYPTION`, `AWS_SSE_KMS_KEY_ID`, `AWS_SSE_BUCKET_KEY_ENABLED`), for
+/// our locked writes to match. SSE-C needs the customer key on every read too, which our
+/// own HEAD does not send: refused with `object_lock`.
+/// `get` answers object_store's config key names (its encryption key type is not public).
+pub(super) fn encryption_headers(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<(&'static str, String)>, String> {
+    let Some(kind) = get("aws_server_side_encryption") else {
+        return Ok(Vec::new());
+    };
+    if kind.eq_ignore_ascii_case("sse-c") {
+        return Err(
+            "cannot be combined with SSE-C (customer-provided keys, AWS_SERVER_SIDE_ENCRYPTION=sse-c); use SSE-S3 or SSE-KMS, or the bucket's default encryption"
+                .to_owned(),
+        );
+    }
+    let mut headers = vec![("x-amz-server-side-encryption", kind)];
+    if let Some(key) = get("aws_sse_kms_key_id") {
+        headers.push(("x-amz-server-side-encryption-aws-kms-key-id", key));
+    }
+    if let Some(enabled) = get("aws_sse_bucket_key_enabled") {
+        headers.push(("x-amz-server-side-encryption-bucket-key-enabled", enabled));
+    }
+    Ok(headers)
+}
+
 /// An object's retention as the store reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Retention {
@@ -134,6 +161,7 @@ impl ObjectTarget {
             ),
         ];
         headers.extend(Self::lock_headers(lock, Utc::now()));
+        headers.extend(self.encryption.iter().cloned());
         let reply = self
             .send_signed(Signed {
                 action,
@@ -169,6 +197,7 @@ impl ObjectTarget {
             ("x-amz-checksum-algorithm", "SHA256".to_owned()),
         ];
         headers.extend(Self::lock_headers(lock, Utc::now()));
+        headers.extend(self.encryption.iter().cloned());
         let reply = self
             .send_signed(Signed {
                 action,
@@ -292,6 +321,35 @@ mod tests {
     use crate::config::LockMode;
     use crate::retention::Keep;
     use chrono::TimeZone;
+
+    #[test]
+    fn encryption_headers_follow_object_stores_settings_and_sse_c_is_refused() {
+        assert!(encryption_headers(|_| None).unwrap().is_empty());
+        let kms = encryption_headers(|k| match k {
+            "aws_server_side_encryption" => Some("aws:kms".to_owned()),
+            "aws_sse_kms_key_id" => Some("arn:aws:kms:eu-central-1:1:key/k".to_owned()),
+            "aws_sse_bucket_key_enabled" => Some("true".to_owned()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(
+            kms,
+            [
+                ("x-amz-server-side-encryption", "aws:kms".to_owned()),
+                (
+                    "x-amz-server-side-encryption-aws-kms-key-id",
+                    "arn:aws:kms:eu-central-1:1:key/k".to_owned()
+                ),
+                (
+                    "x-amz-server-side-encryption-bucket-key-enabled",
+                    "true".to_owned()
+                ),
+            ]
+        );
+        let sse_c =
+            encryption_headers(|k| (k == "aws_server_side_encryption").then(|| "sse-c".to_owned()));
+        assert!(sse_c.unwrap_err().contains("SSE-C"));
+    }
 
     #[test]
     fn lock_headers_name_the_mode_and_the_end_of_the_span_in_s3s_format() {

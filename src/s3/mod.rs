@@ -120,6 +120,8 @@ pub struct ObjectTarget {
     concurrency: usize,
     /// Retention set on every object written; `None` without `object_lock`.
     lock: Option<ObjectLock>,
+    /// Server-side encryption headers for the writes we sign ourselves.
+    encryption: Vec<(&'static str, String)>,
     ledger: Ledger,
 }
 
@@ -178,6 +180,17 @@ impl ObjectTarget {
                 bucket: s3.bucket.clone(),
                 reason,
             })?;
+        let encryption = match &lock {
+            Some(_) => lock::encryption_headers(|name| {
+                let key = name.parse::<AmazonS3ConfigKey>().ok()?;
+                builder.get_config_value(&key)
+            })
+            .map_err(|reason| S3Error::ObjectLock {
+                bucket: s3.bucket.clone(),
+                reason,
+            })?,
+            None => Vec::new(),
+        };
         // The chain object_store picks, wrapped so no fetch waits forever.
         let chain = builder.clone().build().map_err(S3Error::Build)?;
         let bounded = credentials::BoundedCredentials {
@@ -208,6 +221,7 @@ impl ObjectTarget {
             part_size: s3.part_size,
             concurrency: s3.upload_concurrency,
             lock,
+            encryption,
             ledger,
         })
     }

@@ -336,3 +336,28 @@ async fn prune_leaves_objects_whose_lock_still_runs() {
     assert_eq!(moto.keys(BUCKET).await.len(), 2);
     assert_eq!(app.ledger_rows().await.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn locked_writes_carry_the_server_side_encryption_object_store_is_told_to_use() {
+    let moto = moto_server::start();
+    moto.create_bucket(BUCKET, true).await;
+    let app = app_on(cloud(), &moto, BUCKET, LOCK).await;
+
+    let mut once = app.bin(&["once"]);
+    once.env("AWS_SERVER_SIDE_ENCRYPTION", "AES256");
+    let (code, _, output) = run(&mut once);
+    assert_eq!(code, Some(0), "{output}");
+    for (report_id, item) in app.fake.saved_items() {
+        let key = key_of(&report_id, &item);
+        let head = moto
+            .signed("HEAD", &format!("/{BUCKET}/{key}"), &[], Vec::new())
+            .await;
+        assert_eq!(head.status, 200, "no object at {key}");
+        assert_eq!(
+            head.header("x-amz-server-side-encryption"),
+            Some("AES256"),
+            "{key} ({} bytes)",
+            item.plain.len()
+        );
+    }
+}
