@@ -7,13 +7,13 @@
 //! - [`Stats`]: files and bytes in total and per account, report and format.
 //! - [`render_list`], [`render_stats`]: the human tables; [`export`]: csv, json, sha256sum.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::api::model::parse_created_at;
-use crate::ledger::ArchivedRow;
+use crate::ledger::{ArchivedRow, ObjectRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InspectError {
@@ -187,10 +187,40 @@ pub enum ExportFormat {
     Sha256sum,
 }
 
-pub fn export(rows: &[ArchivedRow], format: ExportFormat) -> Result<String, InspectError> {
+/// One exported row: the ledger's, plus the object it was uploaded to on the S3 target
+/// (its version id names the exact, possibly locked, version an auditor can fetch).
+#[derive(Serialize)]
+struct ExportRow<'a> {
+    #[serde(flatten)]
+    row: &'a ArchivedRow,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e_tag: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_id: Option<&'a str>,
+}
+
+impl<'a> ExportRow<'a> {
+    fn new(row: &'a ArchivedRow, objects: &'a HashMap<String, ObjectRef>) -> Self {
+        let object = objects.get(&row.path);
+        Self {
+            row,
+            e_tag: object.and_then(|o| o.e_tag.as_deref()),
+            version_id: object.and_then(|o| o.version_id.as_deref()),
+        }
+    }
+}
+
+/// `objects`: the ledger's object references by path (empty for a local archive).
+pub fn export(
+    rows: &[ArchivedRow],
+    objects: &HashMap<String, ObjectRef>,
+    format: ExportFormat,
+) -> Result<String, InspectError> {
+    let with_object = |row| ExportRow::new(row, objects);
     Ok(match format {
         ExportFormat::Json => {
-            let mut s = serde_json::to_string_pretty(rows)?;
+            let rows: Vec<ExportRow<'_>> = rows.iter().map(with_object).collect();
+            let mut s = serde_json::to_string_pretty(&rows)?;
             s.push('\n');
             s
         }
@@ -202,22 +232,25 @@ pub fn export(rows: &[ArchivedRow], format: ExportFormat) -> Result<String, Insp
             .collect(),
         ExportFormat::Csv => {
             let mut out = String::from(
-                "account,report_id,stored_id,report_format,created_at,listed_size,wire_bytes,stored_bytes,sha256,compressed,path,fetched_at\n",
+                "account,report_id,stored_id,report_format,created_at,listed_size,wire_bytes,stored_bytes,sha256,compressed,path,fetched_at,e_tag,version_id\n",
             );
-            for r in rows {
+            for r in rows.iter().map(with_object) {
+                let row = r.row;
                 let fields = [
-                    r.account.clone(),
-                    r.report_id.clone(),
-                    r.stored_id.clone(),
-                    r.report_format.clone(),
-                    r.created_at.clone(),
-                    r.listed_size.map(|s| s.to_string()).unwrap_or_default(),
-                    r.wire_bytes.to_string(),
-                    r.stored_bytes.to_string(),
-                    r.sha256.clone(),
-                    r.compressed.to_string(),
-                    r.path.clone(),
-                    r.fetched_at.clone(),
+                    row.account.clone(),
+                    row.report_id.clone(),
+                    row.stored_id.clone(),
+                    row.report_format.clone(),
+                    row.created_at.clone(),
+                    row.listed_size.map(|s| s.to_string()).unwrap_or_default(),
+                    row.wire_bytes.to_string(),
+                    row.stored_bytes.to_string(),
+                    row.sha256.clone(),
+                    row.compressed.to_string(),
+                    row.path.clone(),
+                    row.fetched_at.clone(),
+                    r.e_tag.unwrap_or_default().to_owned(),
+                    r.version_id.unwrap_or_default().to_owned(),
                 ];
                 let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
                 out.push_str(&line.join(","));

@@ -4,6 +4,7 @@
 //! config), opens the ledger read-only unless it writes, calls the library and prints a
 //! table or JSON. The work itself lives in `inspect`, `reports` and `verify`.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use crate::cli::{Failure, load, start_telemetry};
 use crate::config::{Config, LogFormat};
 use crate::inspect::{self, ExportFormat, RowFilter};
 use crate::instance::InstanceLock;
-use crate::ledger::{ArchivedRow, Ledger};
+use crate::ledger::{ArchivedRow, Ledger, ObjectRef};
 use crate::progress::Progress;
 use crate::retention::{self, Keep, PruneFrom};
 use crate::s3::ObjectTarget;
@@ -88,16 +89,33 @@ fn resolve(config_path: Option<&Path>, location: &Location) -> Result<Resolved, 
 }
 
 async fn read_rows(ledger_path: &Path) -> Result<Vec<ArchivedRow>, Failure> {
+    Ok(read_ledger(ledger_path, false).await?.0)
+}
+
+/// The live rows, and with `objects` the S3 object references by path.
+async fn read_ledger(
+    ledger_path: &Path,
+    objects: bool,
+) -> Result<(Vec<ArchivedRow>, HashMap<String, ObjectRef>), Failure> {
     let Some(ledger) = Ledger::open_read_only(ledger_path)
         .await
         .map_err(Failure::runtime)?
     else {
         return Err(no_ledger(ledger_path));
     };
-    // Pruned rows name files retention deleted on purpose: not part of the archive now.
-    let rows = ledger.live_rows().await.map_err(Failure::runtime);
+    let read = async {
+        // Pruned rows name files retention deleted on purpose: not part of the archive now.
+        let rows = ledger.live_rows().await?;
+        let refs = if objects {
+            ledger.object_refs().await?
+        } else {
+            HashMap::new()
+        };
+        Ok::<_, crate::ledger::LedgerError>((rows, refs))
+    };
+    let result = read.await.map_err(Failure::runtime);
     ledger.close().await;
-    rows
+    result
 }
 
 fn no_ledger(path: &Path) -> Failure {
@@ -132,7 +150,8 @@ pub async fn ledger(
     command: LedgerCommand,
 ) -> Result<ExitCode, Failure> {
     let place = resolve(config_path, location)?;
-    let rows = read_rows(&place.ledger).await?;
+    let exporting = matches!(command, LedgerCommand::Export { .. });
+    let (rows, objects) = read_ledger(&place.ledger, exporting).await?;
     match command {
         LedgerCommand::List {
             account,
@@ -168,7 +187,7 @@ pub async fn ledger(
             }
         }
         LedgerCommand::Export { format } => {
-            let text = inspect::export(&rows, format).map_err(Failure::runtime)?;
+            let text = inspect::export(&rows, &objects, format).map_err(Failure::runtime)?;
             emit(&text)?;
         }
     }

@@ -119,6 +119,27 @@ async fn every_object_is_locked_as_it_is_written_and_cannot_be_deleted() {
         )
         .await;
     assert_eq!(delete.status, 403, "{key} version deleted: {}", delete.text);
+    // The export names the exact (locked) version, for an auditor to fetch.
+    let (code, json, output) = run(&mut app.bin(&["ledger", "export", "--format", "json"]));
+    assert_eq!(code, Some(0), "{output}");
+    let exported: Vec<serde_json::Value> = serde_json::from_str(&json).expect("JSON");
+    let row = exported
+        .iter()
+        .find(|r| key.ends_with(r["path"].as_str().unwrap_or("-")))
+        .expect("the small item exported");
+    assert_eq!(row["version_id"].as_str(), Some(version), "{row}");
+    assert!(row["e_tag"].as_str().is_some(), "{row}");
+    let (_, csv, _) = run(&mut app.bin(&["ledger", "export", "--format", "csv"]));
+    assert!(
+        csv.starts_with("account,")
+            && csv
+                .lines()
+                .next()
+                .unwrap_or("")
+                .ends_with(",e_tag,version_id"),
+        "{csv}"
+    );
+    assert!(csv.contains(&format!(",{version}\n")), "{csv}");
 
     // The multipart upload: moto 5.2.1 drops the lock headers of CreateMultipartUpload
     // (AWS applies them at completion), so what it received is checked instead.
