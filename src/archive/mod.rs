@@ -1,0 +1,441 @@
+//! Where an archived report goes and how it gets there.
+//!
+//! - [`ArchiveTarget`] names a stored item; [`Archive::relative_path`] turns it into
+//!   `<account>/<report_id>/<YYYY>/<MM>/<created_at>_<stored_id>.<ext>` after checking every
+//!   part that came from the network against an allow-list (invariant 6).
+//! - [`Archive::store`] streams a body into `.partial/`, inflating gzip in our own stream
+//!   (reqwest is built without transparent decompression so the wire length stays
+//!   checkable), hashes what is stored, checks lengths, fsyncs, renames into place and fsyncs
+//!   the folders (invariant 1). A failure or a dropped future leaves no file behind.
+
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Datelike, Utc};
+use futures::{Stream, StreamExt};
+
+use crate::api::ReportFormat;
+use crate::api::retry::{Transient, Verdict};
+use crate::s3::{ObjectTarget, S3Error, StoredObject};
+use write::{TempGuard, WriteMode, place_file, write_temp};
+
+/// Temp files live here, under the archive root, so the final rename never crosses a
+/// filesystem.
+pub const PARTIAL_DIR: &str = ".partial";
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Chunks in flight between the network task and the blocking writer; bounds memory.
+const WRITE_QUEUE_CHUNKS: usize = 4;
+/// Bodies from this size up (or of unknown size) are hashed on a thread of their own.
+const HASH_THREAD_MIN_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error(
+        "refusing {what} `{value}` from the server: only letters, digits, `-` and `_` may name a path part"
+    )]
+    UnsafeComponent { what: &'static str, value: String },
+    #[error("{action} `{path}`: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "body length mismatch: {got} bytes arrived but {what} says {expected}; the file was not archived"
+    )]
+    LengthMismatch {
+        what: &'static str,
+        expected: u64,
+        got: u64,
+    },
+    #[error("the body is not a complete, valid gzip stream: {0}")]
+    BadGzip(#[source] io::Error),
+    #[error("the download broke off after {got} bytes: {source}")]
+    Body {
+        got: u64,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(
+        "refusing a body larger than max_file_size ({limit} bytes); raise [archive] max_file_size if this report is genuine"
+    )]
+    TooLarge { limit: u64 },
+    #[error("the archive writer stopped unexpectedly: {0}")]
+    Writer(String),
+    #[error(transparent)]
+    Object(#[from] S3Error),
+}
+
+impl Transient for ArchiveError {
+    fn verdict(&self) -> Verdict {
+        match self {
+            // A body cut short or broken in transit may well arrive whole next time.
+            Self::Body { .. } | Self::BadGzip(_) | Self::Writer(_) => {
+                Verdict::Retry { after: None }
+            }
+            Self::LengthMismatch {
+                what: "Content-Length",
+                ..
+            } => Verdict::Retry { after: None },
+            // The listing's size is what it is until the next listing; a full disk, an
+            // unsafe name or an oversized body will not change within a pass.
+            _ => Verdict::GiveUp,
+        }
+    }
+}
+
+impl ArchiveError {
+    fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Self + 'a {
+        move |source| Self::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// The identity of one stored item, as the archive names it.
+#[derive(Debug, Clone)]
+pub struct ArchiveTarget<'a> {
+    pub account: &'a str,
+    pub report_id: &'a str,
+    pub stored_id: &'a str,
+    pub format: &'a ReportFormat,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What [`Archive::store`] put on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedFile {
+    /// Relative to the archive root, `/`-separated.
+    pub relative_path: String,
+    /// Bytes received on the wire (the listing's `size` counts these).
+    pub wire_bytes: u64,
+    /// Bytes in the archived file.
+    pub stored_bytes: u64,
+    /// SHA-256 of the archived file, lowercase hex.
+    pub sha256: String,
+    /// Whether the archived file is gzip (kept as served).
+    pub compressed: bool,
+    /// On the S3 target: the object it was uploaded to (the local file is then gone).
+    pub object: Option<StoredObject>,
+}
+
+/// What the HTTP layer knows about a body before it is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BodyInfo {
+    /// `Content-Encoding: gzip` was sent.
+    pub gzip_header: bool,
+    pub content_length: Option<u64>,
+    /// The listing's `size`: the length on the wire.
+    pub listed_size: Option<u64>,
+    /// Refuse bodies longer than this, on the wire or once inflated.
+    pub max_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Archive {
+    root: PathBuf,
+    keep_compressed: bool,
+    /// The S3 target: verified files go there and `root` only stages them in `.partial/`.
+    objects: Option<Arc<ObjectTarget>>,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Archive {
+    /// Creates the root and clears `.partial/`: anything there is from a run that died.
+    pub async fn open(root: &Path, keep_compressed: bool) -> Result<Self, ArchiveError> {
+        let partial = root.join(PARTIAL_DIR);
+        tokio::fs::create_dir_all(&partial)
+            .await
+            .map_err(ArchiveError::io("create archive folder", &partial))?;
+        let archive = Self {
+            root: root.to_owned(),
+            keep_compressed,
+            objects: None,
+        };
+        archive.clear_partial().await?;
+        Ok(archive)
+    }
+
+    /// A view of an existing archive that writes nothing (dry runs, reports).
+    pub fn at(root: &Path, keep_compressed: bool) -> Self {
+        Self {
+            root: root.to_owned(),
+            keep_compressed,
+            objects: None,
+        }
+    }
+
+    /// Sends every verified file to `objects` instead of renaming it under the root.
+    #[must_use]
+    pub fn with_objects(mut self, objects: Arc<ObjectTarget>) -> Self {
+        self.objects = Some(objects);
+        self
+    }
+
+    /// The S3 target, when files go there.
+    pub fn objects(&self) -> Option<&Arc<ObjectTarget>> {
+        self.objects.as_ref()
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Removes every temp file; returns how many there were.
+    pub async fn clear_partial(&self) -> Result<usize, ArchiveError> {
+        let partial = self.root.join(PARTIAL_DIR);
+        let mut entries = match tokio::fs::read_dir(&partial).await {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(ArchiveError::io("read", &partial)(e)),
+        };
+        let mut removed = 0;
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(ArchiveError::io("read", &partial))?
+        {
+            let path = entry.path();
+            tokio::fs::remove_file(&path)
+                .await
+                .map_err(ArchiveError::io("remove temp file", &path))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// The archive path of an item, relative to the root; `compressed` adds `.gz`.
+    pub fn relative_path(
+        target: &ArchiveTarget<'_>,
+        compressed: bool,
+    ) -> Result<String, ArchiveError> {
+        check_component("account name", target.account)?;
+        check_component("report id", target.report_id)?;
+        check_component("stored id", target.stored_id)?;
+        check_component("report format", target.format.as_str())?;
+        let t = target.created_at;
+        let gz = if compressed { ".gz" } else { "" };
+        Ok(format!(
+            "{}/{}/{:04}/{:02}/{}_{}.{}{}",
+            target.account,
+            target.report_id,
+            t.year(),
+            t.month(),
+            t.format("%Y%m%dT%H%M%SZ"),
+            target.stored_id,
+            target.format.extension(),
+            gz
+        ))
+    }
+
+    /// Joins a relative archive path to the root, refusing anything that could leave it.
+    pub fn resolve(&self, relative: &str) -> Result<PathBuf, ArchiveError> {
+        let rel = Path::new(relative);
+        let safe = rel.components().all(|c| matches!(c, Component::Normal(_)));
+        if !safe || relative.is_empty() {
+            return Err(ArchiveError::UnsafeComponent {
+                what: "archive path",
+                value: relative.to_owned(),
+            });
+        }
+        Ok(self.root.join(rel))
+    }
+
+    /// Streams `body` into the archive under `target`; see the module docs for the steps.
+    pub async fn store<S, E>(
+        &self,
+        target: &ArchiveTarget<'_>,
+        info: BodyInfo,
+        body: S,
+    ) -> Result<ArchivedFile, ArchiveError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        // Validate the name before a single byte is written.
+        Self::relative_path(target, false)?;
+        // A listing that disagrees with the response's own length is settled before the
+        // body is read: no bandwidth spent on a body that cannot be accepted.
+        if let (Some(listed), Some(sent)) = (info.listed_size, info.content_length)
+            && listed != sent
+        {
+            return Err(ArchiveError::LengthMismatch {
+                what: "the listing's size",
+                expected: listed,
+                got: sent,
+            });
+        }
+        let mut body = body;
+
+        // Read until the first two bytes are known: they tell gzip from plain.
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut head_len = 0usize;
+        let mut ended = false;
+        while head_len < GZIP_MAGIC.len() {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    head_len += chunk.len();
+                    head.push(chunk);
+                }
+                Some(Err(e)) => {
+                    return Err(ArchiveError::Body {
+                        got: head_len as u64,
+                        source: Box::new(e),
+                    });
+                }
+                None => {
+                    ended = true;
+                    break;
+                }
+            }
+        }
+        let first: Vec<u8> = head
+            .iter()
+            .flat_map(|c| c.iter().copied())
+            .take(2)
+            .collect();
+        let is_gzip = first == GZIP_MAGIC;
+        if info.gzip_header && !is_gzip && head_len > 0 {
+            return Err(ArchiveError::BadGzip(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "Content-Encoding is gzip but the body does not start with the gzip magic bytes",
+            )));
+        }
+        let mode = match (is_gzip, self.keep_compressed) {
+            (false, _) => WriteMode::Plain,
+            (true, false) => WriteMode::Inflate,
+            (true, true) => WriteMode::KeepGzip,
+        };
+        let relative = Self::relative_path(target, mode == WriteMode::KeepGzip)?;
+        let final_path = self.resolve(&relative)?;
+
+        let temp_path = self.root.join(PARTIAL_DIR).join(format!(
+            "{}.{}.{}.tmp",
+            target.stored_id,
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut guard = TempGuard::new(temp_path.clone());
+
+        let (tx, rx) = mpsc::sync_channel::<Bytes>(WRITE_QUEUE_CHUNKS);
+        let writer_path = temp_path.clone();
+        let limit = info.max_bytes.unwrap_or(u64::MAX);
+        let hash_on_own_thread = info
+            .content_length
+            .or(info.listed_size)
+            .is_none_or(|n| n >= HASH_THREAD_MIN_BYTES);
+        let writer = tokio::task::spawn_blocking(move || {
+            write_temp(&writer_path, mode, limit, rx, hash_on_own_thread)
+        });
+
+        let mut wire: u64 = 0;
+        let mut failure: Option<ArchiveError> = None;
+        let mut pending = head.into_iter();
+        loop {
+            let next = match pending.next() {
+                Some(c) => Some(Ok(c)),
+                None if ended => None,
+                None => body.next().await,
+            };
+            match next {
+                Some(Ok(chunk)) => {
+                    wire += chunk.len() as u64;
+                    if wire > limit {
+                        failure = Some(ArchiveError::TooLarge { limit });
+                        break;
+                    }
+                    if tx.send(chunk).is_err() {
+                        // The writer stopped early; its error says why.
+                        break;
+                    }
+                }
+                Some(Err(e)) => {
+                    failure = Some(ArchiveError::Body {
+                        got: wire,
+                        source: Box::new(e),
+                    });
+                    break;
+                }
+                None => break,
+            }
+        }
+        drop(tx);
+        // Whoever lent the body (a download slot, a connection) gets it back before the
+        // fsync and the rename.
+        drop(body);
+        let written = writer
+            .await
+            .map_err(|e| ArchiveError::Writer(e.to_string()))
+            .and_then(|r| r);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let (stored_bytes, sha256) = written?;
+        for (what, expected) in [
+            ("Content-Length", info.content_length),
+            ("the listing's size", info.listed_size),
+        ] {
+            if let Some(expected) = expected
+                && expected != wire
+            {
+                return Err(ArchiveError::LengthMismatch {
+                    what,
+                    expected,
+                    got: wire,
+                });
+            }
+        }
+
+        let object = match &self.objects {
+            // The guard removes the staged file once it is uploaded (or failed to be).
+            Some(objects) => Some(
+                objects
+                    .upload(&temp_path, &relative, stored_bytes, &sha256)
+                    .await?,
+            ),
+            None => {
+                place_file(&temp_path, &final_path, &self.root).await?;
+                guard.disarm();
+                None
+            }
+        };
+        Ok(ArchivedFile {
+            relative_path: relative,
+            wire_bytes: wire,
+            stored_bytes,
+            sha256,
+            compressed: mode == WriteMode::KeepGzip,
+            object,
+        })
+    }
+}
+
+/// Server data may name a path part only with these characters (invariant 6).
+pub fn check_component(what: &'static str, value: &str) -> Result<(), ArchiveError> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ArchiveError::UnsafeComponent {
+            what,
+            value: value.escape_debug().to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
+mod write;

@@ -1,0 +1,276 @@
+//! The blocking side of [`super::Archive::store`]: decode (gzip or plain), hash and write
+//! what the network task sends into the temp file, then fsync; and placing a finished temp
+//! file at its final path. [`TempGuard`] removes a temp file that is not placed.
+
+use std::io::{self, BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use flate2::bufread::MultiGzDecoder;
+
+use super::ArchiveError;
+use crate::file_sink::FileSink;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WriteMode {
+    Plain,
+    Inflate,
+    KeepGzip,
+}
+
+/// Runs on a blocking thread: decode/hash/write what the network task sends, then fsync.
+pub(super) fn write_temp(
+    path: &Path,
+    mode: WriteMode,
+    limit: u64,
+    rx: mpsc::Receiver<Bytes>,
+    hash_on_own_thread: bool,
+) -> Result<(u64, String), ArchiveError> {
+    let file = std::fs::File::create(path).map_err(ArchiveError::io("create", path))?;
+    let mut sink = FileSink::new(file, hash_on_own_thread);
+    let io_err = ArchiveError::io("write", path);
+    match mode {
+        WriteMode::Plain => {
+            for chunk in rx {
+                if sink.bytes_accepted() + chunk.len() as u64 > limit {
+                    return Err(ArchiveError::TooLarge { limit });
+                }
+                sink.push(chunk).map_err(ArchiveError::io("write", path))?;
+            }
+        }
+        WriteMode::Inflate => {
+            let mut decoder = MultiGzDecoder::new(ChannelReader::new(rx, None));
+            inflate_into(&mut decoder, &mut sink, limit).map_err(|e| e.into_archive(path))?;
+        }
+        WriteMode::KeepGzip => {
+            // Keep the bytes as served (each chunk goes to the sink as it arrives) but
+            // still inflate them to prove the stream whole.
+            let mut reader = ChannelReader::new(rx, Some(&mut sink));
+            {
+                let mut decoder = MultiGzDecoder::new(&mut reader);
+                copy_classified(&mut decoder, &mut io::sink(), limit)
+                    .map_err(|e| e.into_archive(path))?;
+            }
+            copy_classified(&mut reader, &mut io::sink(), u64::MAX)
+                .map_err(|e| e.into_archive(path))?;
+        }
+    }
+    let (file, len, sha) = sink.finish().map_err(ArchiveError::io("write", path))?;
+    file.sync_all().map_err(io_err)?;
+    Ok((len, sha))
+}
+
+/// Tells a read-side failure (the gzip stream) from a write-side one (the disk).
+enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+    TooLarge(u64),
+}
+
+impl CopyError {
+    fn into_archive(self, path: &Path) -> ArchiveError {
+        match self {
+            Self::Read(e) => ArchiveError::BadGzip(e),
+            Self::Write(e) => ArchiveError::io("write", path)(e),
+            Self::TooLarge(limit) => ArchiveError::TooLarge { limit },
+        }
+    }
+
+    fn from_read(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::Other && is_write_side(&e) {
+            Self::Write(unwrap_write_side(e))
+        } else {
+            Self::Read(e)
+        }
+    }
+}
+
+/// Inflated output is cut into chunks of this size for the sink (and its hash thread).
+const INFLATE_CHUNK: usize = 256 * 1024;
+
+/// Inflates into the sink; more than `limit` bytes of output (a gzip bomb) stops it.
+fn inflate_into<R: Read>(r: &mut R, sink: &mut FileSink, limit: u64) -> Result<u64, CopyError> {
+    let mut total = 0u64;
+    loop {
+        let mut buf = BytesMut::zeroed(INFLATE_CHUNK);
+        let mut filled = 0;
+        let mut ended = false;
+        while filled < buf.len() {
+            match r.read(&mut buf[filled..]) {
+                Ok(0) => {
+                    ended = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(CopyError::from_read(e)),
+            }
+        }
+        total += filled as u64;
+        if total > limit {
+            return Err(CopyError::TooLarge(limit));
+        }
+        buf.truncate(filled);
+        sink.push(buf.freeze()).map_err(CopyError::Write)?;
+        if ended {
+            return Ok(total);
+        }
+    }
+}
+
+/// Copies until EOF; more than `limit` bytes of output (a gzip bomb, a runaway body) stops it.
+fn copy_classified<R: Read, W: Write>(r: &mut R, w: &mut W, limit: u64) -> Result<u64, CopyError> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::from_read(e)),
+        };
+        total += n as u64;
+        if total > limit {
+            return Err(CopyError::TooLarge(limit));
+        }
+        w.write_all(&buf[..n]).map_err(CopyError::Write)?;
+    }
+}
+
+/// The tap writes to disk inside `read`; its write errors travel wrapped in this marker so
+/// a full disk is not reported as a broken gzip stream.
+#[derive(Debug)]
+struct WriteSide(io::Error);
+
+impl std::fmt::Display for WriteSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for WriteSide {}
+
+fn is_write_side(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<WriteSide>())
+}
+
+fn unwrap_write_side(e: io::Error) -> io::Error {
+    match e.into_inner().map(|b| b.downcast::<WriteSide>()) {
+        Some(Ok(ws)) => ws.0,
+        Some(Err(other)) => io::Error::other(other),
+        None => io::Error::other("write failed"),
+    }
+}
+
+/// The network's chunks as a `BufRead`, so the inflater reads them in place. With a tap,
+/// every chunk also goes to the sink as received (keeping gzip bodies as served).
+struct ChannelReader<'a> {
+    rx: mpsc::Receiver<Bytes>,
+    current: Bytes,
+    tap: Option<&'a mut FileSink>,
+}
+
+impl<'a> ChannelReader<'a> {
+    fn new(rx: mpsc::Receiver<Bytes>, tap: Option<&'a mut FileSink>) -> Self {
+        Self {
+            rx,
+            current: Bytes::new(),
+            tap,
+        }
+    }
+}
+
+impl BufRead for ChannelReader<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while self.current.is_empty() {
+            match self.rx.recv() {
+                Ok(chunk) => {
+                    if let Some(tap) = self.tap.as_deref_mut() {
+                        tap.push(chunk.clone())
+                            .map_err(|e| io::Error::other(WriteSide(e)))?;
+                    }
+                    self.current = chunk;
+                }
+                // The sender is gone: the body ended (or broke off, which the caller knows).
+                Err(_) => break,
+            }
+        }
+        Ok(&self.current)
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.current.advance(amt.min(self.current.len()));
+    }
+}
+
+impl Read for ChannelReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+/// Removes the temp file unless the store succeeded, also when the future is dropped.
+pub(super) struct TempGuard {
+    path: Option<PathBuf>,
+}
+
+impl TempGuard {
+    pub(super) fn new(path: PathBuf) -> Self {
+        Self { path: Some(path) }
+    }
+
+    pub(super) fn disarm(&mut self) {
+        self.path = None;
+    }
+}
+
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            // Best effort: `.partial/` is cleared at the next start anyway.
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Renames the finished temp file into place and makes the rename durable.
+pub(super) async fn place_file(
+    temp: &Path,
+    final_path: &Path,
+    root: &Path,
+) -> Result<(), ArchiveError> {
+    let temp = temp.to_owned();
+    let final_path = final_path.to_owned();
+    let root = root.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let parent = final_path.parent().unwrap_or(&root).to_owned();
+        // The folders this file creates must be durable too: find the first one that
+        // exists already, create the rest, and fsync from the file's folder up to it.
+        let mut existing = parent.as_path();
+        while !existing.is_dir() && existing != root {
+            existing = existing.parent().unwrap_or(&root);
+        }
+        let existing = existing.to_owned();
+        std::fs::create_dir_all(&parent).map_err(ArchiveError::io("create folder", &parent))?;
+        std::fs::rename(&temp, &final_path)
+            .map_err(ArchiveError::io("rename into", &final_path))?;
+        let mut dir = Some(parent.as_path());
+        while let Some(d) = dir {
+            std::fs::File::open(d)
+                .and_then(|f| f.sync_all())
+                .map_err(ArchiveError::io("fsync folder", d))?;
+            if d == existing || d == root {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| ArchiveError::Writer(e.to_string()))?
+}
