@@ -7,7 +7,7 @@
 //!   of about 256 KiB (`GATHER_BYTES`), with no copy in between;
 //! - a large body is hashed on a thread of its own, beside the kernel's copy into the page
 //!   cache instead of after it (small bodies hash inline: a thread costs more than they do);
-//! - writeback starts every 8 MiB (`WRITEBACK_EVERY`) (`sync_file_range`), so the disk
+//! - writeback starts every 8 MiB (`WRITEBACK_EVERY`, by `sync_file_range`), so the disk
 //!   works while the network does and the closing fsync finds little left to write. The
 //!   fsync itself stays the caller's: only it makes the data durable.
 
