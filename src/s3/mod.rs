@@ -118,6 +118,8 @@ pub struct ObjectTarget {
     prefix: String,
     part_size: u64,
     concurrency: usize,
+    /// More tries of a signed request after a network error or a 5xx (`[http] retries`).
+    retries: u32,
     /// Retention set on every object written; `None` without `object_lock`.
     lock: Option<ObjectLock>,
     /// Server-side encryption headers for the writes we sign ourselves.
@@ -220,6 +222,7 @@ impl ObjectTarget {
             prefix: s3.key_prefix().to_owned(),
             part_size: s3.part_size,
             concurrency: s3.upload_concurrency,
+            retries: http.retries,
             lock,
             encryption,
             ledger,

@@ -32,6 +32,18 @@ struct CompleteResult {
     e_tag: Option<String>,
 }
 
+/// Backoff between tries of one signed request: 100 ms doubling, at most 2 s. The tries
+/// are `[http] retries` more, like object_store's own requests.
+const RETRY_BASE: std::time::Duration = std::time::Duration::from_millis(100);
+const RETRY_CAP: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Why one attempt got no reply.
+struct AttemptFailed {
+    message: String,
+    /// The request may have been sent (or the reply lost): worth another try.
+    on_the_wire: bool,
+}
+
 /// A signed request's answer, read whole (S3's XML replies are small).
 pub(super) struct Reply {
     pub status: http::StatusCode,
@@ -54,6 +66,17 @@ impl Reply {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Worth another try: a 5xx, or an error S3 reports inside a 200 (CompleteMultipartUpload
+    /// does) that it documents as transient.
+    pub fn is_transient(&self) -> bool {
+        self.status.is_server_error()
+            || (self.status.is_success()
+                && matches!(
+                    self.error_code(),
+                    Some("InternalError" | "SlowDown" | "ServiceUnavailable")
+                ))
     }
 
     /// For an error message: the status and the start of the reply.
@@ -79,7 +102,12 @@ pub(super) struct Signed<'a> {
 impl ObjectTarget {
     /// Signs `request` with object_store's own SigV4 signer and the store's credentials,
     /// sends it through object_store's HTTP client and reads the answer. A network error
-    /// is an [`S3Error::Request`]; any HTTP status is the caller's to judge.
+    /// or a transient reply ([`Reply::is_transient`]) is tried again, `[http] retries`
+    /// times with backoff. Every request here may be repeated: a create-only write whose
+    /// first answer was lost meets its own object (412) and adopts it once re-hashed; a
+    /// second CreateMultipartUpload leaves an unrecorded upload the next start aborts.
+    /// A network error that outlasts the tries is an [`S3Error::Request`]; any other HTTP
+    /// status is the caller's to judge.
     pub(super) async fn send_signed(&self, request: Signed<'_>) -> Result<Reply, S3Error> {
         let Signed {
             action,
@@ -106,33 +134,93 @@ impl ObjectTarget {
         } else {
             format!("{}/{key}{query}", self.bucket_url)
         };
+        let mut attempt = 0u32;
+        loop {
+            let outcome = self
+                .send_once(
+                    &method,
+                    &url,
+                    &headers,
+                    body.clone(),
+                    body_sha256.as_deref(),
+                )
+                .await;
+            let retry = match &outcome {
+                Err(failure) => failure.on_the_wire,
+                Ok(reply) => reply.is_transient(),
+            };
+            if !retry || attempt >= self.retries {
+                return match outcome {
+                    Ok(reply) => Ok(reply),
+                    Err(failure) => Err(fail(failure.message)),
+                };
+            }
+            let wait = RETRY_BASE
+                .saturating_mul(1 << attempt.min(5))
+                .min(RETRY_CAP);
+            attempt += 1;
+            let why = match &outcome {
+                Ok(reply) => reply.describe(),
+                Err(failure) => failure.message.clone(),
+            };
+            tracing::debug!(
+                action,
+                key,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                why,
+                "transient S3 failure; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One signed attempt.
+    async fn send_once(
+        &self,
+        method: &http::Method,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: HttpRequestBody,
+        body_sha256: Option<&[u8]>,
+    ) -> Result<Reply, AttemptFailed> {
+        // Not ours to try again: the credential chain has its own deadline and retries.
+        let local = |message: String| AttemptFailed {
+            message,
+            on_the_wire: false,
+        };
+        let wire = |message: String| AttemptFailed {
+            message,
+            on_the_wire: true,
+        };
+        // Signed afresh each time: the signature covers the request's time.
         let credential = self
             .store
             .credentials()
             .get_credential()
             .await
-            .map_err(|e| fail(e.to_string()))?;
-        let mut builder = http::Request::builder().method(method).uri(&url);
+            .map_err(|e| local(e.to_string()))?;
+        let mut builder = http::Request::builder().method(method.clone()).uri(url);
         // Added before signing, so they are signed (S3 refuses unsigned x-amz-* headers).
         for (name, value) in headers {
-            builder = builder.header(name, value);
+            builder = builder.header(*name, value);
         }
-        let mut request: HttpRequest = builder.body(body).map_err(|e| fail(e.to_string()))?;
+        let mut request: HttpRequest = builder.body(body).map_err(|e| local(e.to_string()))?;
         AwsAuthorizer::new(&credential, "s3", &self.region)
-            .try_authorize(&mut request, body_sha256.as_deref())
-            .map_err(|e| fail(e.to_string()))?;
+            .try_authorize(&mut request, body_sha256)
+            .map_err(|e| local(e.to_string()))?;
         let response = self
             .http
             .execute(request)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| wire(e.to_string()))?;
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response
             .into_body()
             .bytes()
             .await
-            .map_err(|e| fail(format!("reading the reply: {e}")))?;
+            .map_err(|e| wire(format!("reading the reply: {e}")))?;
         Ok(Reply {
             status,
             headers,
@@ -224,6 +312,25 @@ fn excerpt(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_errors_and_errors_inside_a_200_that_s3_calls_transient_are_retried() {
+        let reply = |status: u16, text: &str| Reply {
+            status: http::StatusCode::from_u16(status).unwrap(),
+            headers: http::HeaderMap::new(),
+            text: text.to_owned(),
+        };
+        assert!(reply(503, "<Error><Code>SlowDown</Code></Error>").is_transient());
+        assert!(reply(500, "").is_transient());
+        assert!(reply(200, "<Error><Code>InternalError</Code></Error>").is_transient());
+        assert!(!reply(200, "<CompleteMultipartUploadResult/>").is_transient());
+        assert!(!reply(412, "<Error><Code>PreconditionFailed</Code></Error>").is_transient());
+        assert!(!reply(403, "<Error><Code>AccessDenied</Code></Error>").is_transient());
+        assert_eq!(
+            reply(403, "<Error><Code>AccessDenied</Code></Error>").error_code(),
+            Some("AccessDenied")
+        );
+    }
 
     #[test]
     fn upload_ids_are_encoded_for_signing() {

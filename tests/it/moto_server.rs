@@ -10,6 +10,7 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use object_store::aws::{AwsAuthorizer, AwsCredential};
@@ -207,6 +208,17 @@ impl MotoServer {
     /// The `[archive.s3]` section for `bucket` on this server (keys in files, 5 MiB
     /// parts), plus `extra` lines.
     pub fn config_section(&self, bucket: &str, prefix: &str, extra: &str) -> String {
+        self.config_section_at(&self.endpoint, bucket, prefix, extra)
+    }
+
+    /// [`MotoServer::config_section`] reaching the server through `endpoint` (a proxy).
+    pub fn config_section_at(
+        &self,
+        endpoint: &str,
+        bucket: &str,
+        prefix: &str,
+        extra: &str,
+    ) -> String {
         let id_file = self.keys.path().join("s3-access-key-id");
         let secret_file = self.keys.path().join("s3-secret-access-key");
         for (path, value) in [(&id_file, ACCESS_KEY), (&secret_file, SECRET_KEY)] {
@@ -218,11 +230,106 @@ impl MotoServer {
             "[archive.s3]\nbucket = {bucket:?}\nprefix = {prefix:?}\nregion = \"us-east-1\"\n\
              endpoint = {endpoint:?}\naccess_key_id_file = {id:?}\nsecret_access_key_file = {secret:?}\n\
              part_size = \"5MiB\"\n{extra}\n",
-            endpoint = self.endpoint,
             id = id_file.display().to_string(),
             secret = secret_file.display().to_string(),
         )
     }
+}
+
+/// What [`MotoServer::flaky_proxy`] fails: the kind of a request (method, path and
+/// query), or `None` to pass it through.
+pub type Fault = fn(&str, &str) -> Option<&'static str>;
+
+/// A proxy on 127.0.0.1 in front of the server: the first request of each kind its
+/// [`Fault`] names gets `503 SlowDown` without reaching the server; the rest are passed
+/// through (moto does not check signatures, so the changed `Host` does not matter).
+pub struct FlakyProxy {
+    pub endpoint: String,
+    /// The kinds failed so far, in order.
+    pub injected: Arc<Mutex<Vec<&'static str>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FlakyProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    fault: Fault,
+    injected: Arc<Mutex<Vec<&'static str>>>,
+    client: reqwest::Client,
+}
+
+impl MotoServer {
+    pub async fn flaky_proxy(&self, fault: Fault) -> FlakyProxy {
+        let injected = Arc::new(Mutex::new(Vec::new()));
+        let state = ProxyState {
+            upstream: self.endpoint.clone(),
+            fault,
+            injected: injected.clone(),
+            client: reqwest::Client::new(),
+        };
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a proxy port");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FlakyProxy {
+            endpoint: format!("http://{addr}"),
+            injected,
+            task,
+        }
+    }
+}
+
+async fn forward(
+    axum::extract::State(state): axum::extract::State<ProxyState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let method = request.method().clone();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    if let Some(kind) = (state.fault)(method.as_str(), &path) {
+        let mut injected = state.injected.lock().expect("lock");
+        if !injected.contains(&kind) {
+            injected.push(kind);
+            let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+            return (http::StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+        }
+    }
+    let headers = request.headers().clone();
+    let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+        .await
+        .expect("the request body");
+    let mut out = state
+        .client
+        .request(method.clone(), format!("{}{path}", state.upstream));
+    for (name, value) in &headers {
+        if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+            out = out.header(name, value);
+        }
+    }
+    let reply = out.body(body).send().await.expect("moto answers the proxy");
+    let status = reply.status();
+    let mut reply_headers = reply.headers().clone();
+    let bytes = reply.bytes().await.expect("moto's reply");
+    reply_headers.remove(http::header::TRANSFER_ENCODING);
+    reply_headers.remove(http::header::CONNECTION);
+    if method != http::Method::HEAD {
+        reply_headers.remove(http::header::CONTENT_LENGTH);
+    }
+    (status, reply_headers, bytes).into_response()
 }
 
 /// Every text between `open` and `close` in `xml`, in order.

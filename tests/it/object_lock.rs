@@ -382,3 +382,54 @@ async fn locked_writes_carry_the_server_side_encryption_object_store_is_told_to_
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_failure_of_our_own_signed_requests_is_tried_again() {
+    let moto = moto_server::start();
+    moto.create_bucket(BUCKET, true).await;
+    // The requests object_store cannot make and we sign ourselves: each fails once.
+    let proxy = moto
+        .flaky_proxy(|method, path| match method {
+            "PUT" if !path.contains('?') => Some("locked put"),
+            "POST" if path.ends_with("?uploads") => Some("locked create"),
+            "POST" if path.contains("?uploadId=") => Some("complete"),
+            "GET" if path.contains("?uploads&") => Some("list uploads"),
+            "GET" if path.ends_with("?object-lock") => Some("lock check"),
+            _ => None,
+        })
+        .await;
+    let options = Options {
+        extra_sections: moto.config_section_at(
+            &proxy.endpoint,
+            BUCKET,
+            &format!("{PREFIX}/"),
+            LOCK,
+        ),
+        ..Options::default()
+    };
+    let app = spawn_app_with(cloud(), options).await;
+
+    let reports = app.run_once().await;
+    assert!(reports[0].succeeded(), "{reports:?}");
+    assert_eq!(reports[0].fetched(), 2);
+    let mut injected = proxy.injected.lock().expect("lock").clone();
+    injected.sort_unstable();
+    assert_eq!(
+        injected,
+        [
+            "complete",
+            "list uploads",
+            "lock check",
+            "locked create",
+            "locked put"
+        ]
+    );
+    for (report_id, item) in app.fake.saved_items() {
+        let key = key_of(&report_id, &item);
+        let got = moto
+            .signed("GET", &format!("/{BUCKET}/{key}"), &[], Vec::new())
+            .await;
+        assert_eq!(got.text.as_bytes(), item.plain.as_slice(), "{key}");
+    }
+    assert!(moto.open_uploads(BUCKET).await.is_empty());
+}
