@@ -4,11 +4,10 @@
 //! the prefix that no row names are listed as untracked. With `object_lock`, each intact
 //! object's retention is read too (a HEAD), and `--repair` sets what is lacking.
 
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStore;
 use object_store::path::Path as KeyPath;
-
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use super::{ObjectTarget, S3Error};
 use crate::config::ObjectLock;
