@@ -4,7 +4,6 @@
 //! instant between the server creating an upload and the ledger recording its id. Nothing
 //! of this run is uploading yet, and one prefix belongs to one daemon (the README says so).
 
-use object_store::client::HttpRequestBody;
 use object_store::multipart::MultipartStore;
 use object_store::path::Path as KeyPath;
 use serde::Deserialize;
@@ -112,15 +111,7 @@ impl ObjectTarget {
                 ));
             }
             let reply = self
-                .send_signed(Signed {
-                    action,
-                    key: "",
-                    method: http::Method::GET,
-                    query: &query,
-                    headers: Vec::new(),
-                    body: HttpRequestBody::from(Vec::new()),
-                    body_sha256: None,
-                })
+                .send_signed(Signed::bodiless(action, "", http::Method::GET, &query))
                 .await?;
             let fail = |message: String| S3Error::Request {
                 action,

@@ -78,15 +78,12 @@ impl ObjectTarget {
             return Ok(());
         };
         let reply = self
-            .send_signed(Signed {
-                action: "read the Object Lock configuration of",
-                key: "",
-                method: http::Method::GET,
-                query: "?object-lock",
-                headers: Vec::new(),
-                body: HttpRequestBody::from(Vec::new()),
-                body_sha256: None,
-            })
+            .send_signed(Signed::bodiless(
+                "read the Object Lock configuration of",
+                "",
+                http::Method::GET,
+                "?object-lock",
+            ))
             .await?;
         let refuse = |reason: String| S3Error::ObjectLock {
             bucket: self.bucket.clone(),
@@ -258,15 +255,7 @@ impl ObjectTarget {
     pub async fn retention(&self, key: &str) -> Result<Option<Retention>, S3Error> {
         let action = "head";
         let reply = self
-            .send_signed(Signed {
-                action,
-                key,
-                method: http::Method::HEAD,
-                query: "",
-                headers: Vec::new(),
-                body: HttpRequestBody::from(Vec::new()),
-                body_sha256: None,
-            })
+            .send_signed(Signed::bodiless(action, key, http::Method::HEAD, ""))
             .await?;
         let reply = ok_or_refused(reply, action, key)?;
         let (Some(mode), Some(until)) = (

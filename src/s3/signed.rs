@@ -99,6 +99,26 @@ pub(super) struct Signed<'a> {
     pub body_sha256: Option<Vec<u8>>,
 }
 
+impl<'a> Signed<'a> {
+    /// A request without headers or body (the GETs and HEADs).
+    pub fn bodiless(
+        action: &'static str,
+        key: &'a str,
+        method: http::Method,
+        query: &'a str,
+    ) -> Self {
+        Self {
+            action,
+            key,
+            method,
+            query,
+            headers: Vec::new(),
+            body: HttpRequestBody::from(Vec::new()),
+            body_sha256: None,
+        }
+    }
+}
+
 impl ObjectTarget {
     /// Signs `request` with object_store's own SigV4 signer and the store's credentials,
     /// sends it through object_store's HTTP client and reads the answer. A network error

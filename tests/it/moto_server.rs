@@ -17,7 +17,7 @@ use object_store::aws::{AwsAuthorizer, AwsCredential};
 use object_store::client::HttpRequestBody;
 use tempfile::TempDir;
 
-use crate::s3_server::tools_dir;
+use crate::s3_server::{s3_section, tools_dir};
 
 pub const ACCESS_KEY: &str = "AKMOTO";
 pub const SECRET_KEY: &str = "SKMOTO";
@@ -219,19 +219,13 @@ impl MotoServer {
         prefix: &str,
         extra: &str,
     ) -> String {
-        let id_file = self.keys.path().join("s3-access-key-id");
-        let secret_file = self.keys.path().join("s3-secret-access-key");
-        for (path, value) in [(&id_file, ACCESS_KEY), (&secret_file, SECRET_KEY)] {
-            std::fs::write(path, value).expect("key file");
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        }
-        format!(
-            "[archive.s3]\nbucket = {bucket:?}\nprefix = {prefix:?}\nregion = \"us-east-1\"\n\
-             endpoint = {endpoint:?}\naccess_key_id_file = {id:?}\nsecret_access_key_file = {secret:?}\n\
-             part_size = \"5MiB\"\n{extra}\n",
-            id = id_file.display().to_string(),
-            secret = secret_file.display().to_string(),
+        s3_section(
+            self.keys.path(),
+            endpoint,
+            bucket,
+            prefix,
+            (ACCESS_KEY, SECRET_KEY),
+            extra,
         )
     }
 }

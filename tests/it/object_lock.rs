@@ -2,11 +2,10 @@
 //! against moto's S3 server on 127.0.0.1 (s3s-fs implements neither).
 
 use chrono::{DateTime, Utc};
-use report_archiver::api::ReportFormat;
-use report_archiver::archive::{Archive, ArchiveTarget};
 use report_archiver::fake_cloud::{BodyShape, FakeCloud, FakeReport, FakeStored, StoredView};
 
 use crate::moto_server::{self, MotoServer, between_all};
+use crate::s3_server;
 use crate::support::{ACCOUNT, Options, TestApp, run, spawn_app_with};
 
 const BUCKET: &str = "locked-reports";
@@ -39,16 +38,7 @@ async fn app_on(fake: FakeCloud, moto: &MotoServer, bucket: &str, extra: &str) -
 }
 
 fn key_of(report_id: &str, item: &StoredView) -> String {
-    let format = ReportFormat::parse(&item.format);
-    let target = ArchiveTarget {
-        account: ACCOUNT,
-        report_id,
-        stored_id: &item.id,
-        format: &format,
-        created_at: item.created_at,
-    };
-    let relative = Archive::relative_path(&target, false).expect("a safe path");
-    format!("{PREFIX}/{relative}")
+    s3_server::key_of(PREFIX, report_id, item)
 }
 
 /// The retain-until date in `value`, checked to be `retain` days after `from` (give or

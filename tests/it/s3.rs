@@ -8,9 +8,7 @@ use object_store::ObjectStoreExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::multipart::MultipartStore;
 use object_store::path::Path as KeyPath;
-use report_archiver::api::ReportFormat;
 use report_archiver::app::Mode;
-use report_archiver::archive::{Archive, ArchiveTarget};
 use report_archiver::fake_cloud::{BodyShape, FakeCloud, FakeReport, FakeStored, StoredView};
 use report_archiver::ledger::Ledger;
 
@@ -57,18 +55,8 @@ async fn spawn_with_s3(fake: FakeCloud, server: &S3Server) -> TestApp {
     spawn_app_with(fake, options).await
 }
 
-/// The full key of a stored item, computed as the archive names it.
 fn key_of(report_id: &str, item: &StoredView) -> String {
-    let format = ReportFormat::parse(&item.format);
-    let target = ArchiveTarget {
-        account: ACCOUNT,
-        report_id,
-        stored_id: &item.id,
-        format: &format,
-        created_at: item.created_at,
-    };
-    let relative = Archive::relative_path(&target, false).expect("a safe path");
-    format!("{PREFIX}/{relative}")
+    s3_server::key_of(PREFIX, report_id, item)
 }
 
 fn mtimes(server: &S3Server) -> HashMap<String, SystemTime> {

@@ -10,7 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use report_archiver::api::ReportFormat;
+use report_archiver::archive::{Archive, ArchiveTarget};
+use report_archiver::fake_cloud::StoredView;
 use tempfile::TempDir;
+
+use crate::support::ACCOUNT;
 
 pub const BUCKET: &str = "archive";
 pub const ACCESS_KEY: &str = "AK";
@@ -151,22 +156,55 @@ impl S3Server {
 
     /// The `[archive.s3]` section for this server (keys in files, 5 MiB parts).
     pub fn config_section(&self, prefix: &str) -> String {
-        let id_file = self.keys.path().join("s3-access-key-id");
-        let secret_file = self.keys.path().join("s3-secret-access-key");
-        for (path, value) in [(&id_file, ACCESS_KEY), (&secret_file, SECRET_KEY)] {
-            std::fs::write(path, value).expect("key file");
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
-        }
-        format!(
-            "[archive.s3]\nbucket = {BUCKET:?}\nprefix = {prefix:?}\nregion = \"us-east-1\"\n\
-             endpoint = {endpoint:?}\naccess_key_id_file = {id:?}\nsecret_access_key_file = {secret:?}\n\
-             part_size = \"5MiB\"\n",
-            endpoint = self.endpoint,
-            id = id_file.display().to_string(),
-            secret = secret_file.display().to_string(),
+        s3_section(
+            self.keys.path(),
+            &self.endpoint,
+            BUCKET,
+            prefix,
+            (ACCESS_KEY, SECRET_KEY),
+            "",
         )
     }
+}
+
+/// An `[archive.s3]` section for a test server at `endpoint`: the access key pair written to
+/// files in `keys_dir` (mode 0600, as the config checks), 5 MiB parts, then `extra` lines.
+pub fn s3_section(
+    keys_dir: &Path,
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+    (access_key, secret_key): (&str, &str),
+    extra: &str,
+) -> String {
+    let id_file = keys_dir.join("s3-access-key-id");
+    let secret_file = keys_dir.join("s3-secret-access-key");
+    for (path, value) in [(&id_file, access_key), (&secret_file, secret_key)] {
+        std::fs::write(path, value).expect("key file");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    format!(
+        "[archive.s3]\nbucket = {bucket:?}\nprefix = {prefix:?}\nregion = \"us-east-1\"\n\
+         endpoint = {endpoint:?}\naccess_key_id_file = {id:?}\nsecret_access_key_file = {secret:?}\n\
+         part_size = \"5MiB\"\n{extra}\n",
+        id = id_file.display().to_string(),
+        secret = secret_file.display().to_string(),
+    )
+}
+
+/// The full key of a stored item under `prefix`, named as the archive names it.
+pub fn key_of(prefix: &str, report_id: &str, item: &StoredView) -> String {
+    let format = ReportFormat::parse(&item.format);
+    let target = ArchiveTarget {
+        account: ACCOUNT,
+        report_id,
+        stored_id: &item.id,
+        format: &format,
+        created_at: item.created_at,
+    };
+    let relative = Archive::relative_path(&target, false).expect("a safe path");
+    format!("{prefix}/{relative}")
 }
 
 fn collect(dir: &Path, rel: &str, out: &mut Vec<String>) {
