@@ -120,6 +120,14 @@ impl ObjectTarget {
         }
     }
 
+    /// What a request that creates an object adds: its lock, and the encryption object_store
+    /// would have asked for.
+    fn creating_headers(&self, lock: &ObjectLock) -> Vec<(&'static str, String)> {
+        let mut headers = Self::lock_headers(lock, Utc::now()).to_vec();
+        headers.extend(self.encryption.iter().cloned());
+        headers
+    }
+
     /// The headers that lock an object written now until now + `retain`.
     fn lock_headers(lock: &ObjectLock, now: DateTime<Utc>) -> [(&'static str, String); 2] {
         [
@@ -157,8 +165,7 @@ impl ObjectTarget {
                 base64::engine::general_purpose::STANDARD.encode(&digest),
             ),
         ];
-        headers.extend(Self::lock_headers(lock, Utc::now()));
-        headers.extend(self.encryption.iter().cloned());
+        headers.extend(self.creating_headers(lock));
         let reply = self
             .send_signed(Signed {
                 action,
@@ -193,8 +200,7 @@ impl ObjectTarget {
             // Parts carry x-amz-checksum-sha256 (object_store is set up for it).
             ("x-amz-checksum-algorithm", "SHA256".to_owned()),
         ];
-        headers.extend(Self::lock_headers(lock, Utc::now()));
-        headers.extend(self.encryption.iter().cloned());
+        headers.extend(self.creating_headers(lock));
         let reply = self
             .send_signed(Signed {
                 action,
