@@ -182,6 +182,7 @@ impl Daemon {
                 max_backoff: http.max_backoff,
             },
             requests_per_second: http.requests_per_second,
+            max_json: http.max_json_size,
         };
         let mut contexts = Vec::new();
         for account in &config.accounts {

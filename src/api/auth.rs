@@ -3,14 +3,19 @@
 //! The token is renewed ahead of `expires_on` (fallback `expires_in`, then the documented two
 //! hours) and, through [`TokenSource::invalidate`], after a 401. A 400/401/403 from the token
 //! endpoint is a configuration error: it is returned at once, never retried in a loop.
+//!
+//! The token request is bounded like every other: its answer must be complete within
+//! `[http] timeout`, its JSON under `[http] max_json_size`, an error body is read to 64 KiB.
 
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::client::{ApiError, error_message};
+use super::client::{ApiError, error_message, read_error};
 use super::model::TokenResponse;
+use super::retry::parse_retry_after;
+use super::transport;
 
 /// Lifetime assumed when the server states none (the vendor documents two hours).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(7200);
@@ -27,6 +32,9 @@ pub struct TokenSource {
     token_url: String,
     client_id: String,
     client_secret: SecretString,
+    /// The whole token request, answer included.
+    timeout: Duration,
+    max_json: u64,
     cached: Mutex<Option<CachedToken>>,
 }
 
@@ -45,12 +53,16 @@ impl TokenSource {
         api_base: &str,
         client_id: &str,
         client_secret: SecretString,
+        timeout: Duration,
+        max_json: u64,
     ) -> Self {
         Self {
             http,
             token_url: format!("{api_base}/idp/token"),
             client_id: client_id.to_owned(),
             client_secret,
+            timeout,
+            max_json,
             cached: Mutex::new(None),
         }
     }
@@ -84,20 +96,29 @@ impl TokenSource {
     #[tracing::instrument(name = "issue_token", skip_all, fields(client_id = %self.client_id))]
     async fn issue(&self) -> Result<CachedToken, ApiError> {
         let requested = Instant::now();
-        let response = self
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let url = &self.token_url;
+        let send = self
             .http
-            .post(&self.token_url)
+            .post(url)
             .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
             .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .map_err(|source| ApiError::Transport {
-                url: self.token_url.clone(),
+            .send();
+        let response = match tokio::time::timeout_at(deadline, send).await {
+            Ok(sent) => sent.map_err(|source| ApiError::Transport {
+                url: url.clone(),
                 source,
-            })?;
+            })?,
+            Err(_) => {
+                return Err(ApiError::Timeout {
+                    url: url.clone(),
+                    after: self.timeout,
+                });
+            }
+        };
         let status = response.status();
         if matches!(status.as_u16(), 400 | 401 | 403) {
-            let body = response.text().await.unwrap_or_default();
+            let body = transport::error_text(response, deadline).await;
             return Err(ApiError::Credentials {
                 client_id: self.client_id.clone(),
                 status: status.as_u16(),
@@ -105,21 +126,22 @@ impl TokenSource {
             });
         }
         if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+            let body = transport::error_text(response, deadline).await;
             return Err(ApiError::Status {
-                url: self.token_url.clone(),
+                url: url.clone(),
                 status: status.as_u16(),
                 message: error_message(&body),
-                retry_after: None,
+                retry_after,
             });
         }
-        let bytes = response
-            .bytes()
+        let bytes = transport::read_limited(response, self.max_json, deadline)
             .await
-            .map_err(|source| ApiError::Transport {
-                url: self.token_url.clone(),
-                source,
-            })?;
+            .map_err(|e| read_error(e, url, self.timeout))?;
         let token: TokenResponse =
             serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode {
                 url: self.token_url.clone(),

@@ -5,8 +5,11 @@
 //! [`RetryPolicy`], and requests are spaced by the account's rate limit.
 //!
 //! The HTTP client is built without transparent decompression: download bodies arrive as
-//! served, so their length can be checked against the listing's `size`. JSON calls have a
-//! total timeout; downloads only a read timeout, since a big report may take long.
+//! served, so their length can be checked against the listing's `size`. Every request must
+//! have its answer's headers within `[http] timeout`; a JSON body must also end within it
+//! and stay under `[http] max_json_size`; an error body is read to 64 KiB at most. Download
+//! bodies have only the read timeout, since a big report may take long. Ids go into URLs
+//! as percent-encoded path segments ([`transport::segment`]).
 
 use std::time::Duration;
 
@@ -18,19 +21,31 @@ use super::auth::TokenSource;
 use super::model::{ApiClientInfo, Report, ReportIdList, StoredItem};
 use super::rate::RateLimiter;
 use super::retry::{RetryPolicy, Transient, Verdict, parse_retry_after};
+use super::transport::{self, ReadError};
 
 pub const USER_AGENT: &str = concat!("report-archiver/", env!("CARGO_PKG_VERSION"));
-/// Redirects followed at most; reqwest drops `Authorization` on a cross-host hop.
-const MAX_REDIRECTS: usize = 5;
+/// An error message taken from a server's answer is cut to this many characters.
+const MESSAGE_CHARS: usize = 300;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("cannot reach `{url}`: {source}")]
+    #[error("cannot reach `{url}`: {}", transport::describe(.source))]
     Transport {
         url: String,
         #[source]
         source: reqwest::Error,
     },
+    #[error(
+        "`{url}` did not answer in full within {} ([http] timeout): timed out; the server is slow or stalled, or the timeout is too short",
+        humantime::format_duration(*.after)
+    )]
+    Timeout { url: String, after: Duration },
+    #[error(
+        "`{url}` sent more than {limit} bytes of JSON ([http] max_json_size); refused rather than held in memory. Raise max_json_size if the tenant really lists that much"
+    )]
+    TooLarge { url: String, limit: u64 },
+    #[error("refusing {what} {value} from the server: it cannot be one segment of a URL path")]
+    UnsafeId { what: &'static str, value: String },
     #[error(
         "the cloud refused the credentials of API client `{client_id}` (HTTP {status}: {reason}); check client_id, the client secret and base_url"
     )]
@@ -72,7 +87,7 @@ impl Transient for ApiError {
                 after: *retry_after,
             },
             // A proxy's error page with a 200, or a body cut mid-JSON.
-            Self::Decode { .. } => Verdict::Retry { after: None },
+            Self::Decode { .. } | Self::Timeout { .. } => Verdict::Retry { after: None },
             _ => Verdict::GiveUp,
         }
     }
@@ -81,7 +96,7 @@ impl Transient for ApiError {
 /// How the HTTP client behaves; built from `[http]`.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpOptions {
-    /// Whole request, for JSON calls.
+    /// Whole request for the token and JSON calls; until the headers for downloads.
     pub total: Duration,
     pub connect: Duration,
     /// Longest silence while a body streams.
@@ -89,6 +104,8 @@ pub struct HttpOptions {
     pub retry: RetryPolicy,
     /// 0: no limit.
     pub requests_per_second: f64,
+    /// Largest JSON body read.
+    pub max_json: u64,
 }
 
 /// One entry of a stored list: parsed, or the reason it could not be.
@@ -112,15 +129,17 @@ impl CloudClient {
         client_secret: SecretString,
         options: HttpOptions,
     ) -> Result<Self, ApiError> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .connect_timeout(options.connect)
-            .read_timeout(options.read)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
-            .build()
+        let http = transport::client(USER_AGENT, options.connect, options.read)
             .map_err(ApiError::Build)?;
         let api_base = format!("{}/api/2", base_url.trim_end_matches('/'));
-        let tokens = TokenSource::new(http.clone(), &api_base, client_id, client_secret);
+        let tokens = TokenSource::new(
+            http.clone(),
+            &api_base,
+            client_id,
+            client_secret,
+            options.total,
+            options.max_json,
+        );
         Ok(Self {
             http,
             api_base,
@@ -150,7 +169,7 @@ impl CloudClient {
 
     /// `GET /clients/{client_id}` → the tenant the API client belongs to.
     pub async fn tenant_id(&self) -> Result<String, ApiError> {
-        let path = format!("/clients/{}", self.client_id);
+        let path = format!("/clients/{}", segment("client id", &self.client_id)?);
         let info: ApiClientInfo = self.get_json(&path).await?;
         Ok(info.tenant_id)
     }
@@ -158,14 +177,18 @@ impl CloudClient {
     /// `GET /tenants/{tenant_id}/reports` → report ids visible to the tenant.
     pub async fn tenant_reports(&self, tenant_id: &str) -> Result<Vec<String>, ApiError> {
         let list: ReportIdList = self
-            .get_json(&format!("/tenants/{tenant_id}/reports"))
+            .get_json(&format!(
+                "/tenants/{}/reports",
+                segment("tenant id", tenant_id)?
+            ))
             .await?;
         Ok(list.items)
     }
 
     /// `GET /reports/{report_id}`.
     pub async fn report(&self, report_id: &str) -> Result<Report, ApiError> {
-        self.get_json(&format!("/reports/{report_id}")).await
+        self.get_json(&format!("/reports/{}", segment("report id", report_id)?))
+            .await
     }
 
     /// `GET /reports/{report_id}/stored`. Each item is parsed on its own, so one malformed
@@ -176,7 +199,10 @@ impl CloudClient {
             items: Vec<serde_json::Value>,
         }
         let raw: RawList = self
-            .get_json(&format!("/reports/{report_id}/stored"))
+            .get_json(&format!(
+                "/reports/{}/stored",
+                segment("report id", report_id)?
+            ))
             .await?;
         Ok(raw
             .items
@@ -201,10 +227,18 @@ impl CloudClient {
         report_id: &str,
         stored_id: &str,
     ) -> Result<reqwest::Response, ApiError> {
-        let path = format!("/reports/{report_id}/stored/{stored_id}");
+        let path = format!(
+            "/reports/{}/stored/{}",
+            segment("report id", report_id)?,
+            segment("stored id", stored_id)?
+        );
         self.options
             .retry
-            .run(&path, || self.send(&path, true))
+            .run(&path, || async {
+                self.send(&path, true)
+                    .await
+                    .map(|(response, _deadline)| response)
+            })
             .await
     }
 
@@ -212,40 +246,49 @@ impl CloudClient {
         self.options
             .retry
             .run(path, || async {
-                let response = self.send(path, false).await?;
+                let (response, deadline) = self.send(path, false).await?;
                 let url = response.url().to_string();
-                let bytes = response
-                    .bytes()
+                let bytes = transport::read_limited(response, self.options.max_json, deadline)
                     .await
-                    .map_err(|source| ApiError::Transport {
-                        url: url.clone(),
-                        source,
-                    })?;
+                    .map_err(|e| read_error(e, &url, self.options.total))?;
                 serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode { url, source })
             })
             .await
     }
 
     /// Sends an authorized GET once; on 401 renews the token once and sends it again.
-    async fn send(&self, path: &str, download: bool) -> Result<reqwest::Response, ApiError> {
+    /// Returns the response with its headers read, and the deadline of this attempt (the
+    /// caller's body read of a JSON answer must end by then).
+    async fn send(
+        &self,
+        path: &str,
+        download: bool,
+    ) -> Result<(reqwest::Response, tokio::time::Instant), ApiError> {
         let url = format!("{}{}", self.api_base, path);
         let mut renewed = false;
         loop {
             let token = self.tokens.token().await?;
             self.rate.acquire().await;
+            let deadline = tokio::time::Instant::now() + self.options.total;
             let mut request = self
                 .http
                 .request(Method::GET, &url)
                 .bearer_auth(token.expose_secret());
             if download {
                 request = request.header(reqwest::header::ACCEPT_ENCODING, "gzip");
-            } else {
-                request = request.timeout(self.options.total);
             }
-            let response = request.send().await.map_err(|source| ApiError::Transport {
-                url: url.clone(),
-                source,
-            })?;
+            let response = match tokio::time::timeout_at(deadline, request.send()).await {
+                Ok(sent) => sent.map_err(|source| ApiError::Transport {
+                    url: url.clone(),
+                    source,
+                })?,
+                Err(_) => {
+                    return Err(ApiError::Timeout {
+                        url,
+                        after: self.options.total,
+                    });
+                }
+            };
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !renewed {
                 tracing::debug!(%url, "token refused; renewing it once");
@@ -259,7 +302,7 @@ impl CloudClient {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-                let body = response.text().await.unwrap_or_default();
+                let body = transport::error_text(response, deadline).await;
                 return Err(ApiError::Status {
                     url,
                     status: status.as_u16(),
@@ -267,16 +310,52 @@ impl CloudClient {
                     retry_after,
                 });
             }
-            return Ok(response);
+            return Ok((response, deadline));
         }
+    }
+}
+
+/// `value` as one URL path segment, or the error that refuses it.
+fn segment(what: &'static str, value: &str) -> Result<String, ApiError> {
+    transport::segment(value).ok_or_else(|| ApiError::UnsafeId {
+        what,
+        value: format!("{:?}", value.chars().take(64).collect::<String>()),
+    })
+}
+
+/// A bounded read that stopped, as the error of the request at `url`.
+pub(super) fn read_error(e: ReadError, url: &str, total: Duration) -> ApiError {
+    match e {
+        ReadError::TooLarge { limit } => ApiError::TooLarge {
+            url: url.to_owned(),
+            limit,
+        },
+        ReadError::Timeout => ApiError::Timeout {
+            url: url.to_owned(),
+            after: total,
+        },
+        ReadError::Transport(source) => ApiError::Transport {
+            url: url.to_owned(),
+            source,
+        },
     }
 }
 
 /// The human part of an error body: `errorScheme` (`error.message`, `details.info`), the
 /// flat OAuth shape (`error_description`), or the start of whatever text came back.
 pub fn error_message(body: &str) -> String {
+    let message = parse_error_message(body);
+    if message.chars().count() <= MESSAGE_CHARS {
+        return message;
+    }
+    let mut cut: String = message.chars().take(MESSAGE_CHARS).collect();
+    cut.push('…');
+    cut
+}
+
+fn parse_error_message(body: &str) -> String {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(body) else {
-        let text: String = body.chars().take(200).collect();
+        let text: String = body.chars().take(MESSAGE_CHARS + 1).collect();
         return if text.trim().is_empty() {
             "no error details".into()
         } else {

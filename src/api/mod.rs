@@ -5,6 +5,7 @@ pub mod client;
 pub mod model;
 pub mod rate;
 pub mod retry;
+pub mod transport;
 
 pub use auth::TokenSource;
 pub use client::{ApiError, CloudClient};

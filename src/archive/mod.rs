@@ -54,6 +54,22 @@ pub enum ArchiveError {
         expected: u64,
         got: u64,
     },
+    #[error(
+        "the body went past {what} ({expected} bytes) and was refused after {got} bytes; the file was not archived"
+    )]
+    Overrun {
+        what: &'static str,
+        expected: u64,
+        got: u64,
+    },
+    #[error(
+        "the body's end cannot be told from a cut connection (plain, with no Content-Length, no chunked framing and no size in the listing), so it was not archived; a later pass tries again"
+    )]
+    Unproven,
+    #[error(
+        "the server sent an empty body but the listing does not say the item is empty (size 0); not archived"
+    )]
+    EmptyBody,
     #[error("the body is not a complete, valid gzip stream: {0}")]
     BadGzip(#[source] io::Error),
     #[error("the download broke off after {got} bytes: {source}")]
@@ -76,7 +92,7 @@ impl Transient for ArchiveError {
     fn verdict(&self) -> Verdict {
         match self {
             // A body cut short or broken in transit may well arrive whole next time.
-            Self::Body { .. } | Self::BadGzip(_) | Self::Writer(_) => {
+            Self::Body { .. } | Self::BadGzip(_) | Self::Writer(_) | Self::EmptyBody => {
                 Verdict::Retry { after: None }
             }
             Self::LengthMismatch {
@@ -137,6 +153,9 @@ pub struct BodyInfo {
     pub listed_size: Option<u64>,
     /// Refuse bodies longer than this, on the wire or once inflated.
     pub max_bytes: Option<u64>,
+    /// The transport marks the body's end itself (chunked, HTTP/2), so a cut connection
+    /// shows as an error rather than as an early end.
+    pub framed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -304,6 +323,17 @@ impl Archive {
             .take(2)
             .collect();
         let is_gzip = first == GZIP_MAGIC;
+        // An empty answer is a report only when the listing says so: a server that hangs up
+        // before the first byte must not leave an empty file recorded as complete.
+        if ended && head_len == 0 && info.listed_size != Some(0) {
+            return Err(ArchiveError::EmptyBody);
+        }
+        // Completeness must be provable before a byte is kept: by a declared length, by
+        // framing, or (checked as it inflates) by the gzip trailer's CRC and length.
+        let declared = info.listed_size.is_some() || info.content_length.is_some();
+        if !is_gzip && !declared && !info.framed {
+            return Err(ArchiveError::Unproven);
+        }
         if info.gzip_header && !is_gzip && head_len > 0 {
             return Err(ArchiveError::BadGzip(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -337,6 +367,15 @@ impl Archive {
             write_temp(&writer_path, mode, limit, rx, hash_on_own_thread)
         });
 
+        // The first length declared for the body, which it may not exceed: refused the
+        // moment it does, chunked or not, rather than read to its end.
+        let declared_limit = [
+            ("the listing's size", info.listed_size),
+            ("Content-Length", info.content_length),
+        ]
+        .into_iter()
+        .filter_map(|(what, n)| n.map(|n| (what, n)))
+        .min_by_key(|(_, n)| *n);
         let mut wire: u64 = 0;
         let mut failure: Option<ArchiveError> = None;
         let mut pending = head.into_iter();
@@ -351,6 +390,16 @@ impl Archive {
                     wire += chunk.len() as u64;
                     if wire > limit {
                         failure = Some(ArchiveError::TooLarge { limit });
+                        break;
+                    }
+                    if let Some((what, expected)) = declared_limit
+                        && wire > expected
+                    {
+                        failure = Some(ArchiveError::Overrun {
+                            what,
+                            expected,
+                            got: wire,
+                        });
                         break;
                     }
                     if tx.send(chunk).is_err() {

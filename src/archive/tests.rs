@@ -174,12 +174,13 @@ async fn a_body_error_mid_stream_leaves_no_file() {
         Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset")),
     ];
     let f = ReportFormat::Csv;
+    // Chunked: the transport would tell a cut from an end, so the error is the body's.
+    let info = BodyInfo {
+        framed: true,
+        ..BodyInfo::default()
+    };
     let err = archive
-        .store(
-            &target(&f, "item-2"),
-            BodyInfo::default(),
-            futures::stream::iter(chunks),
-        )
+        .store(&target(&f, "item-2"), info, futures::stream::iter(chunks))
         .await
         .unwrap_err();
     assert!(matches!(err, ArchiveError::Body { got: 6, .. }), "{err}");
@@ -210,5 +211,74 @@ async fn opening_the_archive_clears_leftover_temp_files() {
     std::fs::create_dir_all(dir.path().join(PARTIAL_DIR)).unwrap();
     std::fs::write(dir.path().join(PARTIAL_DIR).join("old.tmp"), b"half").unwrap();
     Archive::open(dir.path(), false).await.unwrap();
+    assert!(files_under(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_plain_body_without_any_length_or_framing_is_not_archived() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Archive::open(dir.path(), false).await.unwrap();
+    let err = store(&archive, b"half,a,repo", BodyInfo::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ArchiveError::Unproven), "{err}");
+    assert!(files_under(dir.path()).is_empty());
+    // Chunked framing proves the end; so does a declared length.
+    let framed = BodyInfo {
+        framed: true,
+        ..BodyInfo::default()
+    };
+    store(&archive, b"whole,report\n", framed).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_empty_body_is_archived_only_when_the_listing_says_size_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Archive::open(dir.path(), false).await.unwrap();
+    let unlisted = BodyInfo {
+        content_length: Some(0),
+        framed: true,
+        ..BodyInfo::default()
+    };
+    let err = store(&archive, b"", unlisted).await.unwrap_err();
+    assert!(matches!(err, ArchiveError::EmptyBody), "{err}");
+    assert!(files_under(dir.path()).is_empty());
+    let listed_empty = BodyInfo {
+        listed_size: Some(0),
+        content_length: Some(0),
+        ..BodyInfo::default()
+    };
+    let file = store(&archive, b"", listed_empty).await.unwrap();
+    assert_eq!(file.stored_bytes, 0);
+}
+
+#[tokio::test]
+async fn a_body_longer_than_the_listed_size_is_refused_as_it_passes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Archive::open(dir.path(), false).await.unwrap();
+    let info = BodyInfo {
+        listed_size: Some(10),
+        framed: true,
+        ..BodyInfo::default()
+    };
+    // An endless body: only a refusal at byte 11 ends this store.
+    let endless =
+        futures::stream::repeat_with(|| Ok::<_, io::Error>(Bytes::from_static(b"0123456")));
+    let f = ReportFormat::Csv;
+    let err = archive
+        .store(&target(&f, "item-3"), info, endless)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ArchiveError::Overrun {
+                expected: 10,
+                got: 14,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(files_under(dir.path()).is_empty());
 }

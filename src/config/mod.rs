@@ -148,6 +148,10 @@ pub struct HttpSettings {
     /// doubling with each further failure up to a day. Default 10 minutes.
     #[serde(with = "humantime_serde")]
     pub failure_backoff: Duration,
+    /// Largest JSON answer read (token, discovery, a report's stored list); a bigger one is
+    /// refused instead of buffered. Bytes, or a string with a unit. Default 64 MiB.
+    #[serde(with = "byte_size")]
+    pub max_json_size: u64,
 }
 
 /// `[daemon]`: behaviour of `run`.
@@ -617,6 +621,7 @@ impl Default for HttpSettings {
             max_backoff: Duration::from_secs(60),
             requests_per_second: 0.0,
             failure_backoff: Duration::from_secs(600),
+            max_json_size: 64 * 1024 * 1024,
         }
     }
 }

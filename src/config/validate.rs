@@ -44,6 +44,12 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
             "at most 20; retries beyond that only hammer a server that is down",
         ));
     }
+    if s.http.max_json_size < 64 * 1024 {
+        return Err(invalid(
+            "http.max_json_size",
+            "at least 64KiB; the default 64MiB fits tenants with hundreds of thousands of stored items",
+        ));
+    }
     if s.archive.max_file_size == 0 {
         return Err(invalid(
             "archive.max_file_size",

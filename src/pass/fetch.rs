@@ -132,16 +132,27 @@ async fn fetch_and_record(
         None => None,
     };
     let response = ctx.client.download(&d.report_id, &d.stored_id).await?;
-    let gzip_header = response
+    let gzip_header = match content_encoding(response.headers()) {
+        Ok(gzip) => gzip,
+        Err(refused) => return Err(ItemError::Refused(refused)),
+    };
+    // Chunked framing (HTTP/1.1) and HTTP/2 streams mark their own end, so a cut connection
+    // is an error there; a body delimited only by the connection closing is not.
+    let chunked = response
         .headers()
-        .get(reqwest::header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("gzip"));
+        .get_all(reqwest::header::TRANSFER_ENCODING)
+        .iter()
+        .any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+        });
+    let framed = chunked || response.version() >= reqwest::Version::HTTP_2;
     let info = BodyInfo {
         gzip_header,
         content_length: response.content_length(),
         listed_size,
         max_bytes: Some(ctx.max_file_size),
+        framed,
     };
     let target = ArchiveTarget {
         account: &ctx.account.name,
@@ -181,4 +192,54 @@ async fn fetch_and_record(
         ledger.record_with_object(&row, object.as_ref()).await?;
     }
     Ok(row)
+}
+
+/// Whether the body is gzip by its `Content-Encoding`; an encoding we cannot undo (`br`,
+/// `zstd`, `deflate`, a list of several) is refused, so it is never archived as if it
+/// were the report.
+fn content_encoding(headers: &reqwest::header::HeaderMap) -> Result<bool, String> {
+    let mut values = headers.get_all(reqwest::header::CONTENT_ENCODING).iter();
+    let Some(value) = values.next() else {
+        return Ok(false);
+    };
+    let text = value.to_str().unwrap_or("").trim().to_ascii_lowercase();
+    let single = values.next().is_none();
+    match text.as_str() {
+        "gzip" | "x-gzip" if single => Ok(true),
+        "identity" | "" if single => Ok(false),
+        _ => Err(format!(
+            "the server sent Content-Encoding {:?}, which this version cannot decode; refused rather than archived undecoded",
+            String::from_utf8_lossy(value.as_bytes())
+                .chars()
+                .take(64)
+                .collect::<String>()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::{CONTENT_ENCODING, HeaderMap, HeaderValue};
+
+    use super::content_encoding;
+
+    fn with(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(CONTENT_ENCODING, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn only_gzip_and_identity_are_accepted() {
+        assert_eq!(content_encoding(&with(&[])), Ok(false));
+        assert_eq!(content_encoding(&with(&["identity"])), Ok(false));
+        assert_eq!(content_encoding(&with(&["GZip"])), Ok(true));
+        assert_eq!(content_encoding(&with(&["x-gzip"])), Ok(true));
+        for refused in [&["br"][..], &["gzip, br"], &["deflate"], &["gzip", "gzip"]] {
+            let err = content_encoding(&with(refused)).unwrap_err();
+            assert!(err.contains("cannot decode"), "{err}");
+        }
+    }
 }
