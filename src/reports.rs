@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::api::{ApiError, CloudClient, StoredStatus};
+use crate::archive::check_component;
 use crate::config::Account;
 use crate::ledger::{Ledger, LedgerError};
 
@@ -73,6 +74,12 @@ pub async fn overview(
             ..ReportView::default()
         };
         let mut notes = Vec::new();
+        // A discovered id passes the same allow-list as a configured one before any request.
+        if let Err(e) = check_component("report id", &id) {
+            view.note = Some(e.to_string());
+            views.push(view);
+            continue;
+        }
         match client.report(&id).await {
             Ok(r) => {
                 view.stores_nothing = r.stores_nothing();

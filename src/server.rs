@@ -107,6 +107,14 @@ pub async fn probe(url: &str, timeout: Duration) -> Result<(bool, String), reqwe
         .build()?;
     let response = client.get(url).send().await?;
     let healthy = response.status() == reqwest::StatusCode::OK;
-    let body = response.text().await?;
-    Ok((healthy, body))
+    // `/healthz` answers a few lines; whatever else listens there is read no further.
+    let mut response = response;
+    let mut body = Vec::new();
+    while body.len() < 64 * 1024
+        && let Some(chunk) = response.chunk().await?
+    {
+        body.extend_from_slice(&chunk);
+    }
+    body.truncate(64 * 1024);
+    Ok((healthy, String::from_utf8_lossy(&body).into_owned()))
 }

@@ -11,6 +11,9 @@ use serde::Deserialize;
 use super::{ObjectTarget, S3Error};
 use crate::ledger::ObjectRef;
 
+/// The most of a reply to one of our signed requests that is read (its XML is far smaller).
+const REPLY_CAP: usize = 1024 * 1024;
+
 pub(super) enum Completed {
     Done(ObjectRef),
     /// 412: an object is at the key already; the upload is still open.
@@ -236,11 +239,18 @@ impl ObjectTarget {
             .map_err(|e| wire(e.to_string()))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = response
-            .into_body()
-            .bytes()
-            .await
-            .map_err(|e| wire(format!("reading the reply: {e}")))?;
+        // S3's replies to these requests are a few hundred bytes of XML; a server that sends
+        // more is read no further than REPLY_CAP (the rest is dropped with the connection).
+        let mut stream = response.into_body().bytes_stream();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            let chunk = chunk.map_err(|e| wire(format!("reading the reply: {e}")))?;
+            let room = REPLY_CAP - bytes.len();
+            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if bytes.len() >= REPLY_CAP {
+                break;
+            }
+        }
         Ok(Reply {
             status,
             headers,

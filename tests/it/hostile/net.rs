@@ -337,6 +337,9 @@ async fn server_ids_go_into_urls_encoded_and_unsafe_report_ids_are_never_request
     let (code, _, text) = run(&mut app.bin(&["once"]));
     assert_eq!(code, Some(1), "the unsafe ids fail their reports: {text}");
     assert_eq!(app.archived_files().len(), 1, "{text}");
+    // `reports` discovers the same way and asks for each report's settings.
+    let (_, table, text) = run(&mut app.bin(&["reports"]));
+    assert!(table.contains("refusing report id"), "{text}");
     let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
     assert!(
         paths.contains(&"/api/2/tenants/t%2F..%2F..%2Fx%3Fy%23z/reports".to_owned()),
@@ -350,7 +353,7 @@ async fn server_ids_go_into_urls_encoded_and_unsafe_report_ids_are_never_request
     }
     assert_eq!(
         paths.iter().filter(|p| p.ends_with("/idp/token")).count(),
-        1,
-        "{paths:?}"
+        2,
+        "one token per run: {paths:?}"
     );
 }
