@@ -12,9 +12,8 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::client::{ApiError, error_message, read_error};
+use super::client::{ApiError, error_message, read_error, send_by, status_error};
 use super::model::TokenResponse;
-use super::retry::parse_retry_after;
 use super::transport;
 
 /// Lifetime assumed when the server states none (the vendor documents two hours).
@@ -102,20 +101,8 @@ impl TokenSource {
             .http
             .post(url)
             .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
-            .form(&[("grant_type", "client_credentials")])
-            .send();
-        let response = match tokio::time::timeout_at(deadline, send).await {
-            Ok(sent) => sent.map_err(|source| ApiError::Transport {
-                url: url.clone(),
-                source,
-            })?,
-            Err(_) => {
-                return Err(ApiError::Timeout {
-                    url: url.clone(),
-                    after: self.timeout,
-                });
-            }
-        };
+            .form(&[("grant_type", "client_credentials")]);
+        let response = send_by(send, url, deadline, self.timeout).await?;
         let status = response.status();
         if matches!(status.as_u16(), 400 | 401 | 403) {
             let body = transport::error_text(response, deadline).await;
@@ -126,18 +113,7 @@ impl TokenSource {
             });
         }
         if !status.is_success() {
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-            let body = transport::error_text(response, deadline).await;
-            return Err(ApiError::Status {
-                url: url.clone(),
-                status: status.as_u16(),
-                message: error_message(&body),
-                retry_after,
-            });
+            return Err(status_error(response, url.clone(), deadline).await);
         }
         let bytes = transport::read_limited(response, self.max_json, deadline)
             .await

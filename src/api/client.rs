@@ -277,18 +277,7 @@ impl CloudClient {
             if download {
                 request = request.header(reqwest::header::ACCEPT_ENCODING, "gzip");
             }
-            let response = match tokio::time::timeout_at(deadline, request.send()).await {
-                Ok(sent) => sent.map_err(|source| ApiError::Transport {
-                    url: url.clone(),
-                    source,
-                })?,
-                Err(_) => {
-                    return Err(ApiError::Timeout {
-                        url,
-                        after: self.options.total,
-                    });
-                }
-            };
+            let response = send_by(request, &url, deadline, self.options.total).await?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !renewed {
                 tracing::debug!(%url, "token refused; renewing it once");
@@ -297,21 +286,51 @@ impl CloudClient {
                 continue;
             }
             if !status.is_success() {
-                let retry_after = response
-                    .headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-                let body = transport::error_text(response, deadline).await;
-                return Err(ApiError::Status {
-                    url,
-                    status: status.as_u16(),
-                    message: error_message(&body),
-                    retry_after,
-                });
+                return Err(status_error(response, url, deadline).await);
             }
             return Ok((response, deadline));
         }
+    }
+}
+
+/// Sends `request`; its answer's headers are due by `deadline` (`total` after it started).
+pub(super) async fn send_by(
+    request: reqwest::RequestBuilder,
+    url: &str,
+    deadline: tokio::time::Instant,
+    total: Duration,
+) -> Result<reqwest::Response, ApiError> {
+    match tokio::time::timeout_at(deadline, request.send()).await {
+        Ok(sent) => sent.map_err(|source| ApiError::Transport {
+            url: url.to_owned(),
+            source,
+        }),
+        Err(_) => Err(ApiError::Timeout {
+            url: url.to_owned(),
+            after: total,
+        }),
+    }
+}
+
+/// An answer that is not a success, as an error: its status, the message from the start of
+/// its body (read until `deadline` at most) and the `Retry-After` it asks for.
+pub(super) async fn status_error(
+    response: reqwest::Response,
+    url: String,
+    deadline: tokio::time::Instant,
+) -> ApiError {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let body = transport::error_text(response, deadline).await;
+    ApiError::Status {
+        url,
+        status,
+        message: error_message(&body),
+        retry_after,
     }
 }
 
