@@ -1,7 +1,10 @@
 //! `TokenSource`: the client-credentials grant, cached and renewed.
 //!
 //! The token is renewed ahead of `expires_on` (fallback `expires_in`, then the documented two
-//! hours) and, through [`TokenSource::invalidate`], after a 401. A 400/401/403 from the token
+//! hours) and, through [`TokenSource::invalidate`], after a 401. The stated lifetime is
+//! clamped to [1 min, 2 h]: a server clock far off ours (an `expires_on` already past, or
+//! hours ahead) must neither make every request fetch a token nor keep one past its real
+//! end; the first such answer is logged once with the skew. A 400/401/403 from the token
 //! endpoint is a configuration error: it is returned at once, never retried in a loop.
 //!
 //! The token request is bounded like every other: its answer must be complete within
@@ -20,6 +23,10 @@ use super::transport;
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(7200);
 /// Renew this long before expiry at most (the vendor's examples use 15 minutes).
 const MAX_RENEW_MARGIN: Duration = Duration::from_secs(900);
+/// The shortest lifetime a token is used for, whatever `expires_on` says.
+const MIN_LIFETIME: Duration = Duration::from_secs(60);
+/// How far past the documented lifetime a stated one may reach before it counts as skew.
+const SKEW_SLACK_SECS: i64 = 300;
 
 struct CachedToken {
     value: SecretString,
@@ -35,6 +42,8 @@ pub struct TokenSource {
     timeout: Duration,
     max_json: u64,
     cached: Mutex<Option<CachedToken>>,
+    /// The clock-skew warning is given once per account, not at every renewal.
+    skew_warned: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for TokenSource {
@@ -63,6 +72,7 @@ impl TokenSource {
             timeout,
             max_json,
             cached: Mutex::new(None),
+            skew_warned: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -123,7 +133,20 @@ impl TokenSource {
                 url: self.token_url.clone(),
                 source,
             })?;
-        let lifetime = lifetime(&token);
+        let (lifetime, skew) = lifetime(&token, chrono::Utc::now().timestamp());
+        if let Some(stated) = skew
+            && !self
+                .skew_warned
+                .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!(
+                stated_lifetime_secs = stated,
+                used_lifetime_secs = lifetime.as_secs(),
+                "the token's expires_on is {} from this machine's clock, outside the documented 2 h lifetime: one of the two clocks is off (check NTP here); the token is used for the clamped lifetime and renewed after any 401",
+                humantime::format_duration(Duration::from_secs(stated.unsigned_abs())).to_string()
+                    + if stated < 0 { " in the past" } else { " ahead" }
+            );
+        }
         let margin = MAX_RENEW_MARGIN.min(lifetime / 4);
         tracing::debug!(lifetime_secs = lifetime.as_secs(), "access token issued");
         Ok(CachedToken {
@@ -133,14 +156,20 @@ impl TokenSource {
     }
 }
 
-fn lifetime(token: &TokenResponse) -> Duration {
-    let now = chrono::Utc::now().timestamp();
-    let secs = token
+/// How long to use `token`, clamped to [`MIN_LIFETIME`, `DEFAULT_LIFETIME`], and the
+/// stated lifetime when `expires_on` disagrees with `now` beyond what the vendor documents
+/// (clock skew).
+fn lifetime(token: &TokenResponse, now: i64) -> (Duration, Option<i64>) {
+    let max = DEFAULT_LIFETIME.as_secs() as i64;
+    let stated = token
         .expires_on
         .map(|on| on - now)
         .or(token.expires_in)
-        .unwrap_or(DEFAULT_LIFETIME.as_secs() as i64);
-    Duration::from_secs(secs.max(0) as u64)
+        .unwrap_or(max);
+    let skewed = token.expires_on.is_some()
+        && (stated < MIN_LIFETIME.as_secs() as i64 || stated > max + SKEW_SLACK_SECS);
+    let used = stated.clamp(MIN_LIFETIME.as_secs() as i64, max);
+    (Duration::from_secs(used as u64), skewed.then_some(stated))
 }
 
 #[cfg(test)]
@@ -157,12 +186,38 @@ mod tests {
 
     #[test]
     fn lifetime_prefers_expires_on_then_expires_in_then_two_hours() {
-        let now = chrono::Utc::now().timestamp();
-        let on = lifetime(&token(Some(10), Some(now + 600))).as_secs();
-        assert!((598..=600).contains(&on), "{on}");
-        assert_eq!(lifetime(&token(Some(10), None)).as_secs(), 10);
-        assert_eq!(lifetime(&token(None, None)), DEFAULT_LIFETIME);
-        assert_eq!(lifetime(&token(None, Some(now - 5))).as_secs(), 0);
+        let now = 1_800_000_000;
+        assert_eq!(
+            lifetime(&token(Some(10), Some(now + 600)), now),
+            (Duration::from_secs(600), None)
+        );
+        assert_eq!(
+            lifetime(&token(Some(7000), None), now),
+            (Duration::from_secs(7000), None)
+        );
+        assert_eq!(lifetime(&token(None, None), now), (DEFAULT_LIFETIME, None));
+    }
+
+    #[test]
+    fn a_skewed_expires_on_is_clamped_and_reported() {
+        let now = 1_800_000_000;
+        // Three hours in the past: used for a minute, renewed then (or after a 401).
+        assert_eq!(
+            lifetime(&token(None, Some(now - 3 * 3600)), now),
+            (MIN_LIFETIME, Some(-3 * 3600))
+        );
+        // Five hours ahead: never trusted past the documented two.
+        assert_eq!(
+            lifetime(&token(None, Some(now + 5 * 3600)), now),
+            (DEFAULT_LIFETIME, Some(5 * 3600))
+        );
+        // A few minutes over two hours is the server rounding, not skew.
+        assert_eq!(
+            lifetime(&token(None, Some(now + 7200 + 60)), now),
+            (DEFAULT_LIFETIME, None)
+        );
+        // A short expires_in is not a clock: clamped, not reported.
+        assert_eq!(lifetime(&token(Some(10), None), now), (MIN_LIFETIME, None));
     }
 
     #[test]

@@ -178,6 +178,7 @@ pub(super) async fn issue_token(
     let access_token = format!("{:016x}{:016x}", st.secrets.next(), st.secrets.next());
     let id_token = format!("fake-id.{:016x}", st.secrets.next());
     let ttl = st.token_ttl;
+    let skew = st.clock_skew_secs;
     let max_uses = st.expire_after;
     st.tokens.insert(
         access_token.clone(),
@@ -190,7 +191,8 @@ pub(super) async fn issue_token(
     );
     Json(json!({
         "access_token": access_token, "token_type": "bearer", "id_token": id_token,
-        "expires_in": ttl.as_secs(), "expires_on": Utc::now().timestamp() + ttl.as_secs() as i64,
+        // Like the real cloud: `expires_on` (absolute Unix seconds) and no `expires_in`.
+        "expires_on": Utc::now().timestamp() + ttl.as_secs() as i64 + skew,
     }))
     .into_response()
 }

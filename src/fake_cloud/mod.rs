@@ -206,6 +206,8 @@ struct Inner {
     reports: Vec<ReportEntry>,
     tokens: HashMap<String, TokenEntry>,
     token_ttl: Duration,
+    /// Added to the `expires_on` the token answer states: a server whose clock is off.
+    clock_skew_secs: i64,
     expire_after: Option<u32>,
     faults: Vec<Fault>,
     plan: Option<ActiveFaults>,
@@ -379,6 +381,12 @@ impl FakeCloud {
 
     pub fn set_token_ttl(&self, ttl: Duration) {
         self.lock().token_ttl = ttl;
+    }
+
+    /// The token answer's `expires_on` is off by `secs` (negative: in the past), as from a
+    /// server whose clock disagrees with ours; the token itself lives its real TTL.
+    pub fn set_clock_skew(&self, secs: i64) {
+        self.lock().clock_skew_secs = secs;
     }
 
     /// A token issued while this is `Some(n)` answers 401 from its (n+1)th use on, whatever

@@ -13,6 +13,7 @@ mod object_lock;
 mod pass;
 mod progress;
 mod prune;
+mod real_cloud;
 mod reports;
 mod run;
 mod s3;
