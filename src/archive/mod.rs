@@ -282,17 +282,6 @@ impl Archive {
     {
         // Validate the name before a single byte is written.
         Self::relative_path(target, false)?;
-        // A listing that disagrees with the response's own length is settled before the
-        // body is read: no bandwidth spent on a body that cannot be accepted.
-        if let (Some(listed), Some(sent)) = (info.listed_size, info.content_length)
-            && listed != sent
-        {
-            return Err(ArchiveError::LengthMismatch {
-                what: "the listing's size",
-                expected: listed,
-                got: sent,
-            });
-        }
         let mut body = body;
 
         // Read until the first two bytes are known: they tell gzip from plain.
@@ -323,6 +312,18 @@ impl Archive {
             .take(2)
             .collect();
         let is_gzip = first == GZIP_MAGIC;
+        // A plain body whose listing disagrees with the response's own length is settled
+        // before the rest is read: no bandwidth spent on a body that cannot be accepted. (A
+        // gzip body proves itself by its trailer: the listing's size may drift, see below.)
+        if let (false, Some(listed), Some(sent)) = (is_gzip, info.listed_size, info.content_length)
+            && listed != sent
+        {
+            return Err(ArchiveError::LengthMismatch {
+                what: "the listing's size",
+                expected: listed,
+                got: sent,
+            });
+        }
         // An empty answer is a report only when the listing says so: a server that hangs up
         // before the first byte must not leave an empty file recorded as complete.
         if ended && head_len == 0 && info.listed_size != Some(0) {
@@ -367,14 +368,27 @@ impl Archive {
             write_temp(&writer_path, mode, limit, rx, hash_on_own_thread)
         });
 
-        // The first length declared for the body, which it may not exceed: refused the
-        // moment it does, chunked or not, rather than read to its end.
+        // The lengths the body may not exceed: refused the moment it does, chunked or not,
+        // rather than read to its end. A gzip body's listed size is a hint, not a bound (the
+        // cloud's `size` may count something else, or the body was re-compressed on the
+        // way): its CRC and length trailer prove it whole, so it may drift from the listing
+        // up to GZIP_DRIFT_FACTOR times that size.
+        let listing_bound = info.listed_size.map(|n| {
+            if is_gzip {
+                (
+                    "the listing's size (with room for drift)",
+                    gzip_drift_bound(n),
+                )
+            } else {
+                ("the listing's size", n)
+            }
+        });
         let declared_limit = [
-            ("the listing's size", info.listed_size),
-            ("Content-Length", info.content_length),
+            listing_bound,
+            info.content_length.map(|n| ("Content-Length", n)),
         ]
         .into_iter()
-        .filter_map(|(what, n)| n.map(|n| (what, n)))
+        .flatten()
         .min_by_key(|(_, n)| *n);
         let mut wire: u64 = 0;
         let mut failure: Option<ArchiveError> = None;
@@ -429,9 +443,12 @@ impl Archive {
             return Err(e);
         }
         let (stored_bytes, sha256) = written?;
+        // The listing's size binds a plain body exactly; a gzip body that drifted from it
+        // was proven whole by its trailer, and the caller records both lengths.
+        let listed = if is_gzip { None } else { info.listed_size };
         for (what, expected) in [
             ("Content-Length", info.content_length),
-            ("the listing's size", info.listed_size),
+            ("the listing's size", listed),
         ] {
             if let Some(expected) = expected
                 && expected != wire
@@ -466,6 +483,17 @@ impl Archive {
             object,
         })
     }
+}
+
+/// How far past its listed size a gzip body may run before it is refused.
+const GZIP_DRIFT_FACTOR: u64 = 4;
+/// Room for drift on top of that, so that small bodies may drift too.
+const GZIP_DRIFT_SLACK: u64 = 1024 * 1024;
+
+fn gzip_drift_bound(listed: u64) -> u64 {
+    listed
+        .saturating_mul(GZIP_DRIFT_FACTOR)
+        .saturating_add(GZIP_DRIFT_SLACK)
 }
 
 /// Server data may name a path part only with these characters (invariant 6).

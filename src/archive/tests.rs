@@ -282,3 +282,40 @@ async fn a_body_longer_than_the_listed_size_is_refused_as_it_passes_it() {
     );
     assert!(files_under(dir.path()).is_empty());
 }
+
+#[tokio::test]
+async fn a_gzip_body_may_drift_from_the_listed_size_but_not_without_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = Archive::open(dir.path(), false).await.unwrap();
+    let plain = b"a,b\n1,2\n".repeat(500);
+    let wire = gzip(&plain);
+    // The listing counts the uncompressed bytes: the trailer proves the body whole.
+    let drifted = BodyInfo {
+        listed_size: Some(plain.len() as u64),
+        content_length: Some(wire.len() as u64),
+        ..BodyInfo::default()
+    };
+    let file = store(&archive, &wire, drifted).await.unwrap();
+    assert_eq!(file.sha256, hex::encode(Sha256::digest(&plain)));
+    assert_eq!(file.wire_bytes, wire.len() as u64);
+    // Far past the listing (a tiny size for a big stream) is still refused as it passes.
+    let big = gzip(
+        &(0..3_000_000u32)
+            .flat_map(|i| i.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    );
+    let tiny = BodyInfo {
+        listed_size: Some(10),
+        framed: true,
+        ..BodyInfo::default()
+    };
+    let f = ReportFormat::Csv;
+    let err = archive
+        .store(&target(&f, "item-9"), tiny, body(&big, 64 * 1024))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ArchiveError::Overrun { expected, .. } if expected == gzip_drift_bound(10)),
+        "{err}"
+    );
+}

@@ -298,7 +298,12 @@ pub(super) fn listing_item(s: &StoredEntry) -> Value {
     }
     item.insert("report_format".into(), json!(s.spec.format));
     if s.spec.with_size {
-        item.insert("size".into(), json!(s.wire.len()));
+        let size = match s.spec.listed_size {
+            ListedSize::Wire => s.wire.len(),
+            ListedSize::Uncompressed => s.spec.content.len(),
+            ListedSize::Exactly(n) => n as usize,
+        };
+        item.insert("size".into(), json!(size));
     }
     let pattern = if s.spec.offset_in_created_at {
         "%Y-%m-%dT%H:%M:%S+00:00"

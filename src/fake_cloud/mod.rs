@@ -48,6 +48,17 @@ pub enum BodyShape {
     Plain,
 }
 
+/// What a stored item's listed `size` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedSize {
+    /// The bytes on the wire: the documented "compressed size".
+    Wire,
+    /// The plain report's length, whatever is served.
+    Uncompressed,
+    /// This number, whatever is served.
+    Exactly(u64),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FakeStatus {
     InProgress,
@@ -79,6 +90,9 @@ pub struct FakeStored {
     pub offset_in_created_at: bool,
     pub with_id: bool,
     pub with_size: bool,
+    /// What the listing's `size` counts: the bytes served (documented), or, as a cloud that
+    /// drifts from its spec might, the uncompressed report.
+    pub listed_size: ListedSize,
     /// An `in_progress` item flips to `becomes` once its report's stored list was served
     /// this many times.
     pub saved_after_listings: Option<u32>,
@@ -96,6 +110,7 @@ impl FakeStored {
             offset_in_created_at: true,
             with_id: true,
             with_size: true,
+            listed_size: ListedSize::Wire,
             saved_after_listings: None,
             becomes: FakeStatus::Saved,
         }
@@ -365,6 +380,17 @@ impl FakeCloud {
         if let Some(item) = item {
             item.spec.status = st;
             item.spec.saved_after_listings = None;
+        }
+    }
+
+    /// What the listing states as the item's `size` from now on.
+    pub fn set_listed_size(&self, report_id: &str, stored_id: &str, size: ListedSize) {
+        let mut state = self.lock();
+        let item = state
+            .report_mut(report_id)
+            .and_then(|r| r.stored.iter_mut().find(|s| s.id == stored_id));
+        if let Some(item) = item {
+            item.spec.listed_size = size;
         }
     }
 

@@ -173,6 +173,15 @@ async fn fetch_and_record(
             }),
         )
         .await?;
+    if let Some(listed) = listed_size
+        && listed != file.wire_bytes
+    {
+        warn!(
+            listed_size = listed,
+            wire_bytes = file.wire_bytes,
+            "the listing's size differs from the bytes served; the gzip stream's CRC and length check out, so it is archived, with both lengths in the ledger"
+        );
+    }
     let row = ArchivedRow {
         account: ctx.account.name.clone(),
         report_id: d.report_id.clone(),

@@ -1,8 +1,8 @@
 //! What the real cloud may do that the spec leaves open (issue 17), against the fake cloud.
 
-use report_archiver::fake_cloud::FakeCloud;
+use report_archiver::fake_cloud::{BodyShape, FakeCloud, FakeReport, FakeStored, ListedSize};
 
-use crate::support::{run, spawn_app};
+use crate::support::{run, sha256_hex, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_skewed_expires_on_still_completes_the_pass_with_one_warning() {
@@ -23,4 +23,68 @@ async fn a_skewed_expires_on_still_completes_the_pass_with_one_warning() {
         // Exit 0 says nothing failed; the items ready in the cloud are in the ledger.
         assert!(!app.ledger_rows().await.is_empty(), "skew {skew}: {text}");
     }
+}
+
+/// One report with one csv item of `content`, served as `shape`.
+fn one_item(content: &[u8], shape: BodyShape) -> (FakeCloud, String, String) {
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    let stored = fake.add_stored(
+        &report,
+        FakeStored::new("csv", content.to_vec()).shape(shape),
+    );
+    (fake, report, stored)
+}
+
+fn csv(rows: usize) -> Vec<u8> {
+    let mut out = b"tenant,metric,value\n".to_vec();
+    for i in 0..rows {
+        out.extend_from_slice(format!("t{i},storage,{}\n", i * 7).as_bytes());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gzip_body_whose_size_drifts_from_the_listing_is_archived_with_both_lengths() {
+    let content = csv(2_000);
+    let (fake, report, stored) = one_item(&content, BodyShape::GzipWithHeader);
+    // The listing counts the uncompressed report, not the bytes served.
+    fake.set_listed_size(&report, &stored, ListedSize::Uncompressed);
+    let app = spawn_app(fake).await;
+    let (code, _, text) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("listing's size differs"))
+            .count(),
+        1,
+        "{text}"
+    );
+    let rows = app.ledger_rows().await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].listed_size, Some(content.len() as i64));
+    assert!(rows[0].wire_bytes < content.len() as i64, "{:?}", rows[0]);
+    let archived = std::fs::read(app.archive_dir.join(&rows[0].path)).expect("file");
+    assert_eq!(sha256_hex(&archived), sha256_hex(&content));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_body_whose_size_disagrees_is_refused_and_fetched_by_a_later_pass() {
+    let content = csv(50);
+    let (fake, report, stored) = one_item(&content, BodyShape::Plain);
+    fake.set_listed_size(
+        &report,
+        &stored,
+        ListedSize::Exactly(content.len() as u64 + 5),
+    );
+    let app = spawn_app(fake).await;
+    let (code, _, text) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("the listing's size"), "{text}");
+    assert!(app.ledger_rows().await.is_empty());
+    // The listing is corrected; the next pass takes the item.
+    app.fake.set_listed_size(&report, &stored, ListedSize::Wire);
+    let (code, _, text) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(app.ledger_rows().await.len(), 1);
 }
