@@ -263,10 +263,15 @@ async fn a_chunked_body_longer_than_the_listed_size_is_refused_as_it_passes_it()
     let started = Instant::now();
     let (code, stdout, stderr, rss_kib) = run_measured(&mut app.bin(&["once"]));
     let text = format!("{stdout}{stderr}");
+    eprintln!(
+        "chunked past the listed size: exit {code:?}, peak RSS {:.1} MiB, {:.1} s",
+        rss_kib as f64 / 1024.0,
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("went past the listing's size"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(30), "{text}");
-    assert!(rss_kib < RSS_LIMIT_KIB, "peak RSS {rss_kib} KiB");
+    assert!(rss_kib < RSS_LIMIT_KIB, "peak RSS {rss_kib} KiB: {text}");
     assert!(app.archived_files().is_empty());
 }
 
