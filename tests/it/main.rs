@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod crash;
 mod faults;
+mod hostile_disk;
 mod ledger;
 mod logs;
 mod moto_server;
