@@ -286,19 +286,19 @@ async fn a_second_daemon_with_another_ledger_on_the_same_archive_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_ledger_reached_through_a_symlinked_folder_is_refused_to_a_second_daemon() {
+async fn one_ledger_reached_through_a_symlink_is_refused_to_a_second_daemon() {
     let app = two_items().await;
     let mut first = first_daemon(&app).await;
-    let alias = app.dir.path().join("state-alias");
-    std::os::unix::fs::symlink(app.ledger_path.parent().expect("state dir"), &alias)
-        .expect("symlink");
+    // Another name for the same ledger file: its own `<name>.lock` would be another lock.
+    let alias = app.dir.path().join("ledger-alias.db");
+    std::os::unix::fs::symlink(&app.ledger_path, &alias).expect("symlink");
     let other_archive = app.dir.path().join("archive2");
-    let config = second_config(&app, &alias.join("ledger.db"), &other_archive);
+    let config = second_config(&app, &alias, &other_archive);
 
     let text = refused(&config, "already using the ledger").await;
     let _ = first.kill();
     let _ = first.wait();
-    assert!(text.contains("state-alias/ledger.db"), "{text}");
+    assert!(text.contains("ledger-alias.db"), "{text}");
     assert_eq!(
         app.fake.download_requests(),
         0,
