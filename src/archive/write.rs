@@ -30,7 +30,13 @@ pub(super) fn write_temp(
     rx: mpsc::Receiver<Bytes>,
     hash_on_own_thread: bool,
 ) -> Result<(u64, String), ArchiveError> {
-    let file = std::fs::File::create(path).map_err(ArchiveError::io("create", path))?;
+    // A new file, never one already there: `O_EXCL` also refuses (rather than follows) a
+    // symlink planted under the temp name.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(ArchiveError::io("create", path))?;
     let mut sink = FileSink::new(file, hash_on_own_thread);
     let io_err = ArchiveError::io("write", path);
     match mode {
