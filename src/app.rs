@@ -62,7 +62,12 @@ impl AppError {
     /// The configuration asks for something that cannot be: fixing it is the operator's.
     #[must_use]
     pub fn is_config(&self) -> bool {
-        matches!(self, Self::Objects(e) if e.is_config())
+        match self {
+            Self::Objects(e) => e.is_config(),
+            // `.partial` or `.quarantine` is a link or a file: only the operator can fix it.
+            Self::Archive(e) => e.is_config(),
+            _ => false,
+        }
     }
 }
 
@@ -107,8 +112,14 @@ impl Daemon {
             (None, ledger, archive)
         } else {
             // Before anything is touched: opening the archive clears `.partial/`, which
-            // would break a daemon already running on it.
-            let lock = InstanceLock::acquire(&settings.ledger.path)?;
+            // would break a daemon already running on it. Both the ledger and the archive:
+            // one archive belongs to one daemon, whichever ledger it was given.
+            let lock = InstanceLock::acquire(&settings.ledger.path, &settings.archive.dir)?;
+            // The archive first: a `.partial` or `.quarantine` that is not its own folder
+            // stops the start before anything else (the ledger) is created.
+            // With [archive.s3] the folder only stages downloads in `.partial/`.
+            let mut archive =
+                Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
             let ledger = Ledger::open(&settings.ledger.path, settings.ledger.busy_timeout).await?;
             let interrupted = ledger.mark_interrupted_passes().await?;
             if interrupted > 0 {
@@ -117,9 +128,6 @@ impl Daemon {
                     "the previous run stopped in the middle of a pass; its items are fetched again as needed"
                 );
             }
-            // With [archive.s3] the folder only stages downloads in `.partial/`.
-            let mut archive =
-                Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
             if let Some(objects) = object_target(&config, &ledger)? {
                 // Not fatal: an instance role may answer a moment later (exit 2 would stop
                 // systemd from restarting us); uploads fail with the same words meanwhile.

@@ -223,12 +223,21 @@ pub async fn verify(
     if let (true, Some(config)) = (repair, place.config) {
         let daemon = Daemon::build(config, Mode::Archive)
             .await
-            .context("cannot start the repair")
-            .map_err(Failure::runtime)?;
+            .map_err(repair_failure)?;
         verify::repair(&mut report, &place.archive, daemon.contexts(), Utc::now()).await;
         daemon.close().await;
     }
     emit_verify(&report, json)
+}
+
+/// The repair could not start: a config the archive or the bucket cannot honour exits 2,
+/// as it does for `run`; the rest 1.
+fn repair_failure(error: crate::app::AppError) -> Failure {
+    let code = if error.is_config() { 2 } else { 1 };
+    Failure {
+        code,
+        error: anyhow::Error::new(error).context("cannot start the repair"),
+    }
 }
 
 /// Prints a verify report; exit 0 only when it is clean.
@@ -276,8 +285,7 @@ async fn verify_objects(
         // Takes the instance lock and aborts uploads a crash left, like any writing run.
         let daemon = Daemon::build(config, Mode::Archive)
             .await
-            .context("cannot start the repair")
-            .map_err(Failure::runtime)?;
+            .map_err(repair_failure)?;
         verify::repair_objects(&mut report, daemon.contexts()).await;
         daemon.close().await;
         objects.repair_locks(&mut report).await;
@@ -302,11 +310,15 @@ pub async fn prune(
     if !ledger_path.exists() {
         return Err(no_ledger(ledger_path));
     }
-    // Deleting files while `run` works on the same archive is the daemon's job, not ours.
+    // Deleting files while `run` works on the same archive is the daemon's job, not ours;
+    // the archive's lock too, in case that daemon was given another ledger.
     let _lock = if dry_run {
         None
     } else {
-        Some(InstanceLock::acquire(ledger_path).map_err(Failure::runtime)?)
+        Some(
+            InstanceLock::acquire(ledger_path, &config.settings.archive.dir)
+                .map_err(Failure::runtime)?,
+        )
     };
     let ledger = if dry_run {
         Ledger::open_read_only(ledger_path).await

@@ -7,7 +7,6 @@
 //!   again. An object still under its Object Lock retention is left for a later prune.
 //! - [`run_daily`]: the job `run` starts when `keep` is set.
 
-use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +16,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::model::parse_created_at;
-use crate::archive::Archive;
+use crate::archive;
 use crate::ledger::{ArchivedRow, Ledger, LedgerError};
 use crate::s3::ObjectTarget;
 
@@ -152,13 +151,9 @@ impl PruneFrom {
 
     async fn delete(&self, relative: &str) -> Result<(), String> {
         match self {
-            Self::Dir(root) => Archive::at(root, false)
-                .resolve(relative)
-                .map_err(|e| io::Error::other(e.to_string()))
-                .and_then(|path| match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                    other => other,
-                })
+            // Never deleting through a folder linked out of the archive.
+            Self::Dir(root) => archive::remove(root, relative)
+                .await
                 .map_err(|e| e.to_string()),
             Self::Bucket(objects) => objects.delete(relative).await.map_err(|e| e.to_string()),
         }

@@ -17,13 +17,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::api::StoredStatus;
+/// Changed files are moved here, under the archive root (a rename, never a copy).
+pub use crate::archive::QUARANTINE_DIR;
 use crate::archive::{Archive, PARTIAL_DIR};
 use crate::ledger::ArchivedRow;
 use crate::pass::{PassContext, refetch};
 use crate::progress::Progress;
 
-/// Changed files are moved here, under the archive root (a rename, never a copy).
-pub const QUARANTINE_DIR: &str = ".quarantine";
 /// Files hashed at once: enough to keep a disk busy, few enough to stay gentle.
 pub const PARALLEL_FILES: usize = 4;
 const READ_BUFFER: usize = 1024 * 1024;
@@ -251,21 +251,12 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), VerifyErro
 }
 
 /// Moves an archived file to `.quarantine/<path>.<UTC timestamp>`; returns that path,
-/// relative to the root.
-pub fn quarantine(root: &Path, relative: &str, now: DateTime<Utc>) -> io::Result<String> {
-    let from = Archive::at(root, false)
-        .resolve(relative)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let rel_to = format!(
-        "{QUARANTINE_DIR}/{relative}.{}",
-        now.format("%Y%m%dT%H%M%SZ")
-    );
-    let to = root.join(&rel_to);
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::rename(&from, &to)?;
-    Ok(rel_to)
+/// relative to the root. The archive's own rules apply: a `.quarantine` that is a link is
+/// refused, and nothing moves through a folder that leads out of the archive.
+pub async fn quarantine(root: &Path, relative: &str, now: DateTime<Utc>) -> io::Result<String> {
+    crate::archive::quarantine(root, relative, now)
+        .await
+        .map_err(io::Error::other)
 }
 
 /// Quarantines changed files, then fetches missing and changed items again from the cloud
@@ -279,7 +270,7 @@ pub async fn repair(
     let mut result = RepairReport::default();
     let mut wanted: Vec<Finding> = report.missing.clone();
     for finding in &report.changed {
-        match quarantine(root, &finding.path, now) {
+        match quarantine(root, &finding.path, now).await {
             Ok(to) => {
                 tracing::warn!(path = %finding.path, quarantined = %to, "changed file quarantined");
                 result.quarantined.push(to);

@@ -7,7 +7,13 @@
 //!   (reqwest is built without transparent decompression so the wire length stays
 //!   checkable), hashes what is stored, checks lengths, fsyncs, renames into place and fsyncs
 //!   the folders (invariant 1). A failure or a dropped future leaves no file behind.
+//! - The archive's own folders are its own: [`Archive::open`] refuses a `.partial/` or
+//!   `.quarantine/` that is a symlink or not a folder, clears only our own temp files, and
+//!   every folder a file is placed in stays under the root's real path. A file already at
+//!   an item's path is never replaced: the same content is kept, anything else is moved to
+//!   `.quarantine/` first (see `write::place_file`).
 
+use std::ffi::OsStr;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -26,6 +32,9 @@ use write::{TempGuard, WriteMode, place_file, write_temp};
 /// Temp files live here, under the archive root, so the final rename never crosses a
 /// filesystem.
 pub const PARTIAL_DIR: &str = ".partial";
+/// Files found where they should not be are moved here, under the archive root (a rename,
+/// never a copy, never a delete).
+pub const QUARANTINE_DIR: &str = ".quarantine";
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Chunks in flight between the network task and the blocking writer; bounds memory.
@@ -84,6 +93,30 @@ pub enum ArchiveError {
     TooLarge { limit: u64 },
     #[error("the archive writer stopped unexpectedly: {0}")]
     Writer(String),
+    #[error(
+        "`{path}` is {found}; the archive's own folders must be real directories under it: {fix}"
+    )]
+    NotOwnFolder {
+        path: PathBuf,
+        found: String,
+        fix: &'static str,
+    },
+    #[error(
+        "refusing to write through `{link}`: it is a symlink to `{target}`, outside the archive `{root}`; make it a real folder under the archive (move what it points to inside), or point archive.dir at the real place"
+    )]
+    Escapes {
+        link: PathBuf,
+        target: PathBuf,
+        root: PathBuf,
+    },
+    #[error(
+        "`{path}` is in the way: the archive needs a folder there and found {found}; move it aside"
+    )]
+    InTheWay { path: PathBuf, found: String },
+    #[error(
+        "`{path}` was taken again right after what was there was quarantined: something else writes into the archive; the file was not archived"
+    )]
+    Occupied { path: PathBuf },
     #[error(transparent)]
     Object(#[from] S3Error),
 }
@@ -107,6 +140,12 @@ impl Transient for ArchiveError {
 }
 
 impl ArchiveError {
+    /// The archive on disk is set up in a way only the operator can fix (exit 2).
+    #[must_use]
+    pub fn is_config(&self) -> bool {
+        matches!(self, Self::NotOwnFolder { .. })
+    }
+
     fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Self + 'a {
         move |source| Self::Io {
             action,
@@ -169,14 +208,31 @@ pub struct Archive {
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Archive {
-    /// Creates the root and clears `.partial/`: anything there is from a run that died.
+    /// Creates the root, checks the archive's own folders and clears `.partial/`: anything
+    /// of ours there is from a run that died. The caller holds the
+    /// [`InstanceLock`](crate::instance::InstanceLock) on this archive, so no other daemon's
+    /// temp files are there.
+    ///
+    /// The root's real path is resolved once here and used from then on: a root that is a
+    /// symlink (the operator's choice) is fine, and everything below it is checked against
+    /// where it really is.
     pub async fn open(root: &Path, keep_compressed: bool) -> Result<Self, ArchiveError> {
-        let partial = root.join(PARTIAL_DIR);
-        tokio::fs::create_dir_all(&partial)
-            .await
-            .map_err(ArchiveError::io("create archive folder", &partial))?;
+        let given = root.to_owned();
+        let real = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&given)
+                .map_err(ArchiveError::io("create archive folder", &given))?;
+            let real = std::fs::canonicalize(&given)
+                .map_err(ArchiveError::io("resolve archive folder", &given))?;
+            own_folder(&real, PARTIAL_DIR, true)?;
+            // Made when first needed; a link or a file there is refused now, not when a
+            // file has to be moved aside.
+            own_folder(&real, QUARANTINE_DIR, false)?;
+            Ok::<_, ArchiveError>(real)
+        })
+        .await
+        .map_err(|e| ArchiveError::Writer(e.to_string()))??;
         let archive = Self {
-            root: root.to_owned(),
+            root: real,
             keep_compressed,
             objects: None,
         };
@@ -184,7 +240,8 @@ impl Archive {
         Ok(archive)
     }
 
-    /// A view of an existing archive that writes nothing (dry runs, reports).
+    /// A view of an existing archive that writes nothing (dry runs, reports). The root is
+    /// taken as given, not resolved: `store` needs [`Archive::open`].
     pub fn at(root: &Path, keep_compressed: bool) -> Self {
         Self {
             root: root.to_owned(),
@@ -209,27 +266,27 @@ impl Archive {
         &self.root
     }
 
-    /// Removes every temp file; returns how many there were.
+    /// Removes our temp files from `.partial/`; returns how many there were.
+    ///
+    /// Only regular files named as `store` names them are removed, looked at without
+    /// following links; a folder, a symlink or any other file is left alone with a warning
+    /// (it is not ours to delete, and it does not stop the start). A `.partial` that is
+    /// not a real folder (any more) is an error: nothing is read or deleted through it.
     pub async fn clear_partial(&self) -> Result<usize, ArchiveError> {
-        let partial = self.root.join(PARTIAL_DIR);
-        let mut entries = match tokio::fs::read_dir(&partial).await {
-            Ok(e) => e,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(ArchiveError::io("read", &partial)(e)),
-        };
-        let mut removed = 0;
-        while let Some(entry) = entries
-            .next_entry()
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || clear_partial_in(&root))
             .await
-            .map_err(ArchiveError::io("read", &partial))?
-        {
-            let path = entry.path();
-            tokio::fs::remove_file(&path)
-                .await
-                .map_err(ArchiveError::io("remove temp file", &path))?;
-            removed += 1;
-        }
-        Ok(removed)
+            .map_err(|e| ArchiveError::Writer(e.to_string()))?
+    }
+
+    /// Moves the file (or whatever is) at `relative` to `.quarantine/<relative>.<UTC
+    /// timestamp>`; returns that path, relative to the root.
+    pub async fn quarantine(
+        &self,
+        relative: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, ArchiveError> {
+        quarantine(&self.root, relative, now).await
     }
 
     /// The archive path of an item, relative to the root; `compressed` adds `.gz`.
@@ -349,12 +406,10 @@ impl Archive {
         let relative = Self::relative_path(target, mode == WriteMode::KeepGzip)?;
         let final_path = self.resolve(&relative)?;
 
-        let temp_path = self.root.join(PARTIAL_DIR).join(format!(
-            "{}.{}.{}.tmp",
-            target.stored_id,
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let temp_path = self
+            .root
+            .join(PARTIAL_DIR)
+            .join(temp_name(target.stored_id));
         let mut guard = TempGuard::new(temp_path.clone());
 
         let (tx, rx) = mpsc::sync_channel::<Bytes>(WRITE_QUEUE_CHUNKS);
@@ -469,7 +524,7 @@ impl Archive {
                     .await?,
             ),
             None => {
-                place_file(&temp_path, &final_path, &self.root).await?;
+                place_file(&temp_path, &final_path, &self.root, stored_bytes, &sha256).await?;
                 guard.disarm();
                 None
             }
@@ -494,6 +549,156 @@ fn gzip_drift_bound(listed: u64) -> u64 {
     listed
         .saturating_mul(GZIP_DRIFT_FACTOR)
         .saturating_add(GZIP_DRIFT_SLACK)
+}
+
+/// Moves what is at `relative` under `root` to `.quarantine/`; see [`Archive::quarantine`].
+/// `root` may be given as configured: it is resolved first.
+pub async fn quarantine(
+    root: &Path,
+    relative: &str,
+    now: DateTime<Utc>,
+) -> Result<String, ArchiveError> {
+    // Only plain relative paths: the same check as for any archive path.
+    Archive::at(root, false).resolve(relative)?;
+    let root = root.to_owned();
+    let relative = relative.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let real = std::fs::canonicalize(&root)
+            .map_err(ArchiveError::io("resolve archive folder", &root))?;
+        write::quarantine_entry(&real, &relative, now).map(|(to, _)| to)
+    })
+    .await
+    .map_err(|e| ArchiveError::Writer(e.to_string()))?
+}
+
+/// Deletes the archived file at `relative` under `root` (retention); a file already gone is
+/// not an error. Never through a folder that leads out of the archive: that is refused,
+/// naming the link, like a write would be.
+pub async fn remove(root: &Path, relative: &str) -> Result<(), ArchiveError> {
+    Archive::at(root, false).resolve(relative)?;
+    let root = root.to_owned();
+    let relative = relative.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let real = match std::fs::canonicalize(&root) {
+            Ok(real) => real,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(ArchiveError::io("resolve archive folder", &root)(e)),
+        };
+        let path = real.join(&relative);
+        if let Some(parent) = path.parent() {
+            write::ensure_folders(&real, parent, false)?;
+        }
+        // `unlink(2)` removes a link at the path itself, never what it names.
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(ArchiveError::io("delete", &path)(e))
+            }
+            _ => Ok(()),
+        }
+    })
+    .await
+    .map_err(|e| ArchiveError::Writer(e.to_string()))?
+}
+
+/// The name of a new temp file in `.partial/`: `<stored_id>.<pid>.<n>.tmp`, unique within
+/// this process (the counter) and between processes (the pid).
+fn temp_name(stored_id: &str) -> String {
+    format!(
+        "{stored_id}.{}.{}.tmp",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Whether `name` is one [`temp_name`] makes: only those are ours to delete.
+fn is_temp_name(name: &OsStr) -> bool {
+    let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let mut parts = stem.rsplitn(3, '.');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(n), Some(pid), Some(id)) => {
+            digits(n) && digits(pid) && check_component("stored id", id).is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// Checks one of the archive's own folders (`.partial`, `.quarantine`) under the real
+/// `root`, looking at it without following a link: a real folder, or missing (then made
+/// when `create`). A symlink there could lead our deletes and renames anywhere, so it is
+/// refused, as is anything else that is not a folder.
+fn own_folder(root: &Path, name: &str, create: bool) -> Result<PathBuf, ArchiveError> {
+    let path = root.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.is_dir() => Ok(path),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let target = std::fs::read_link(&path).unwrap_or_default();
+            Err(ArchiveError::NotOwnFolder {
+                found: format!("a symlink (to `{}`)", target.display()),
+                path,
+                fix: "remove the link (what it points to is left alone); the daemon makes the folder itself",
+            })
+        }
+        Ok(_) => Err(ArchiveError::NotOwnFolder {
+            path,
+            found: "not a folder".to_owned(),
+            fix: "move it out of the way; the daemon makes the folder itself",
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+            match std::fs::create_dir(&path) {
+                Ok(()) => Ok(path),
+                // Made meanwhile: it gets the same look as one found.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => own_folder(root, name, false),
+                Err(e) => Err(ArchiveError::io("create archive folder", &path)(e)),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(path),
+        Err(e) => Err(ArchiveError::io("inspect", &path)(e)),
+    }
+}
+
+/// The blocking body of [`Archive::clear_partial`].
+fn clear_partial_in(root: &Path) -> Result<usize, ArchiveError> {
+    let partial = own_folder(root, PARTIAL_DIR, false)?;
+    let entries = match std::fs::read_dir(&partial) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(ArchiveError::io("read", &partial)(e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(ArchiveError::io("read", &partial))?;
+        let path = entry.path();
+        // The entry's own type: a symlink is seen as a symlink, never as what it names.
+        let kind = entry
+            .file_type()
+            .map_err(ArchiveError::io("inspect", &path))?;
+        let ours = kind.is_file() && is_temp_name(&entry.file_name());
+        if !ours {
+            let what = if kind.is_dir() {
+                "a folder"
+            } else if kind.is_symlink() {
+                "a symlink"
+            } else if kind.is_file() {
+                "a file not named like our temp files"
+            } else {
+                "not a regular file"
+            };
+            tracing::warn!(
+                path = %path.display(),
+                "left alone in the temp folder: {what}, not one of our temp files; remove it if nothing needs it"
+            );
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ArchiveError::io("remove temp file", &path)(e)),
+        }
+    }
+    Ok(removed)
 }
 
 /// Server data may name a path part only with these characters (invariant 6).

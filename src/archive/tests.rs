@@ -1,6 +1,7 @@
 //! The archive pipeline on real temp dirs: names, inflation, length and gzip checks, and
 //! that a failure leaves no file.
 
+use std::ffi::OsStr;
 use std::io::Write;
 
 use super::*;
@@ -76,6 +77,14 @@ async fn store(
     archive
         .store(&target(&f, "item-1"), info, body(bytes, 7))
         .await
+}
+
+/// A body whose end the transport marks (chunked): complete as far as framing goes.
+fn framed() -> BodyInfo {
+    BodyInfo {
+        framed: true,
+        ..BodyInfo::default()
+    }
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -209,7 +218,11 @@ async fn a_gzip_bomb_is_refused_once_it_inflates_past_the_limit() {
 async fn opening_the_archive_clears_leftover_temp_files() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join(PARTIAL_DIR)).unwrap();
-    std::fs::write(dir.path().join(PARTIAL_DIR).join("old.tmp"), b"half").unwrap();
+    std::fs::write(
+        dir.path().join(PARTIAL_DIR).join("item-1.4242.7.tmp"),
+        b"half",
+    )
+    .unwrap();
     Archive::open(dir.path(), false).await.unwrap();
     assert!(files_under(dir.path()).is_empty());
 }
@@ -318,4 +331,292 @@ async fn a_gzip_body_may_drift_from_the_listed_size_but_not_without_bound() {
         matches!(err, ArchiveError::Overrun { expected, .. } if expected == gzip_drift_bound(10)),
         "{err}"
     );
+}
+
+#[test]
+fn only_names_made_by_temp_name_count_as_our_temp_files() {
+    let ours = temp_name("abc-1_X");
+    assert!(is_temp_name(OsStr::new(&ours)), "{ours}");
+    for other in [
+        "old.tmp",
+        "x.1.tmp",
+        "a.b.c.tmp",
+        "a.1.2.tmp.bak",
+        "a.1.2.TMP",
+        ".1.2.tmp",
+        "a b.1.2.tmp",
+        "a.1x.2.tmp",
+        "a.1.2x.tmp",
+        "report.csv",
+    ] {
+        assert!(!is_temp_name(OsStr::new(other)), "{other}");
+    }
+}
+
+/// A folder outside the archive with a file in it, and the archive root beside it.
+fn outside_and_root() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("precious.txt"), b"not yours").unwrap();
+    std::fs::write(outside.join("item-1.1.1.tmp"), b"named like ours").unwrap();
+    let root = dir.path().join("archive");
+    std::fs::create_dir(&root).unwrap();
+    (dir, outside, root)
+}
+
+#[tokio::test]
+async fn a_partial_symlink_stops_the_open_and_nothing_behind_it_is_deleted() {
+    let (_dir, outside, root) = outside_and_root();
+    std::os::unix::fs::symlink(&outside, root.join(PARTIAL_DIR)).unwrap();
+    let err = Archive::open(&root, false).await.unwrap_err();
+    assert!(matches!(err, ArchiveError::NotOwnFolder { .. }), "{err}");
+    assert!(err.is_config());
+    let text = err.to_string();
+    assert!(
+        text.contains(&root.join(PARTIAL_DIR).display().to_string()),
+        "{text}"
+    );
+    assert!(
+        text.contains("a symlink") && text.contains("remove the link"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 2);
+}
+
+#[tokio::test]
+async fn a_partial_or_quarantine_that_is_a_file_or_a_link_stops_the_open() {
+    let (_dir, outside, root) = outside_and_root();
+    std::fs::write(root.join(PARTIAL_DIR), b"a file").unwrap();
+    let err = Archive::open(&root, false).await.unwrap_err();
+    assert!(err.to_string().contains("not a folder"), "{err}");
+    assert!(err.is_config());
+
+    std::fs::remove_file(root.join(PARTIAL_DIR)).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join(QUARANTINE_DIR)).unwrap();
+    let err = Archive::open(&root, false).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&root.join(QUARANTINE_DIR).display().to_string()),
+        "{err}"
+    );
+    assert!(err.is_config());
+}
+
+#[tokio::test]
+async fn clearing_partial_removes_only_our_temp_files_and_never_through_a_link() {
+    let (_dir, outside, root) = outside_and_root();
+    let partial = root.join(PARTIAL_DIR);
+    std::fs::create_dir(&partial).unwrap();
+    std::fs::write(partial.join("item-1.77.3.tmp"), b"ours").unwrap();
+    std::fs::write(partial.join("notes.txt"), b"someone's").unwrap();
+    std::fs::create_dir(partial.join("item-2.1.1.tmp")).unwrap();
+    std::fs::write(partial.join("item-2.1.1.tmp").join("inner"), b"x").unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("item-1.1.1.tmp"),
+        partial.join("item-3.1.1.tmp"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, partial.join("dir-link")).unwrap();
+
+    let archive = Archive::open(&root, false).await.unwrap();
+    let mut left: Vec<String> = std::fs::read_dir(&partial)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        ["dir-link", "item-2.1.1.tmp", "item-3.1.1.tmp", "notes.txt"]
+    );
+    assert!(partial.join("item-2.1.1.tmp").join("inner").exists());
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 2);
+    assert_eq!(archive.clear_partial().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_root_given_through_a_symlink_is_used_by_its_real_path() {
+    let (dir, _outside, root) = outside_and_root();
+    let alias = dir.path().join("alias");
+    std::os::unix::fs::symlink(&root, &alias).unwrap();
+    let archive = Archive::open(&alias, false).await.unwrap();
+    assert_eq!(archive.root(), std::fs::canonicalize(&root).unwrap());
+    let file = store(&archive, b"a,b\n", framed()).await.unwrap();
+    assert!(root.join(&file.relative_path).is_file());
+}
+
+#[tokio::test]
+async fn an_account_folder_linked_outside_fails_the_item_and_writes_nothing_there() {
+    let (_dir, outside, root) = outside_and_root();
+    std::os::unix::fs::symlink(&outside, root.join("acme")).unwrap();
+    let archive = Archive::open(&root, false).await.unwrap();
+    let err = store(&archive, b"a,b\n", framed()).await.unwrap_err();
+    assert!(matches!(err, ArchiveError::Escapes { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&archive.root().join("acme").display().to_string()),
+        "names the link: {text}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        2,
+        "nothing written outside"
+    );
+    assert!(
+        files_under(&root.join(PARTIAL_DIR)).is_empty(),
+        "no temp left"
+    );
+}
+
+#[tokio::test]
+async fn a_link_that_stays_inside_the_archive_is_followed() {
+    let (_dir, _outside, root) = outside_and_root();
+    std::fs::create_dir(root.join("moved")).unwrap();
+    std::os::unix::fs::symlink(root.join("moved"), root.join("acme")).unwrap();
+    let archive = Archive::open(&root, false).await.unwrap();
+    let file = store(&archive, b"a,b\n", framed()).await.unwrap();
+    let rest = file.relative_path.strip_prefix("acme/").unwrap();
+    assert_eq!(
+        std::fs::read(root.join("moved").join(rest)).unwrap(),
+        b"a,b\n"
+    );
+}
+
+#[tokio::test]
+async fn a_file_where_a_folder_belongs_fails_the_item_and_stays() {
+    let (_dir, _outside, root) = outside_and_root();
+    std::fs::write(root.join("acme"), b"in the way").unwrap();
+    let archive = Archive::open(&root, false).await.unwrap();
+    let err = store(&archive, b"a,b\n", framed()).await.unwrap_err();
+    assert!(matches!(err, ArchiveError::InTheWay { .. }), "{err}");
+    assert_eq!(std::fs::read(root.join("acme")).unwrap(), b"in the way");
+}
+
+fn item_path(root: &Path) -> PathBuf {
+    let f = ReportFormat::Csv;
+    root.join(Archive::relative_path(&target(&f, "item-1"), false).unwrap())
+}
+
+/// Every file under `.quarantine/`, with its content.
+fn quarantined(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let q = root.join(QUARANTINE_DIR);
+    if !q.exists() {
+        return Vec::new();
+    }
+    files_under(&q)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap_or_default();
+            (p, bytes)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_untracked_file_at_the_final_path_is_quarantined_never_replaced() {
+    let (_dir, _outside, root) = outside_and_root();
+    let archive = Archive::open(&root, false).await.unwrap();
+    let at = item_path(archive.root());
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    std::fs::write(&at, b"someone else's report").unwrap();
+
+    let file = store(&archive, b"a,b\n1,2\n", framed()).await.unwrap();
+    assert_eq!(std::fs::read(&at).unwrap(), b"a,b\n1,2\n");
+    let moved = quarantined(archive.root());
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].1, b"someone else's report");
+    let name = moved[0]
+        .0
+        .strip_prefix(archive.root())
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with(&format!("{QUARANTINE_DIR}/{}.", file.relative_path)),
+        "{name}"
+    );
+    assert!(files_under(&root.join(PARTIAL_DIR)).is_empty());
+}
+
+#[tokio::test]
+async fn the_same_file_already_at_the_final_path_is_kept_and_nothing_is_quarantined() {
+    let (_dir, _outside, root) = outside_and_root();
+    let archive = Archive::open(&root, false).await.unwrap();
+    let at = item_path(archive.root());
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    std::fs::write(&at, b"a,b\n1,2\n").unwrap();
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&at).unwrap());
+
+    let file = store(&archive, b"a,b\n1,2\n", framed()).await.unwrap();
+    assert_eq!(file.sha256, hex::encode(Sha256::digest(b"a,b\n1,2\n")));
+    let now = std::fs::metadata(&at).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&now),
+        inode,
+        "kept, not replaced"
+    );
+    assert!(!archive.root().join(QUARANTINE_DIR).exists());
+    assert!(files_under(&root.join(PARTIAL_DIR)).is_empty());
+}
+
+#[tokio::test]
+async fn a_symlink_at_the_final_path_is_moved_aside_not_written_through() {
+    let (_dir, outside, root) = outside_and_root();
+    let archive = Archive::open(&root, false).await.unwrap();
+    let at = item_path(archive.root());
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(outside.join("precious.txt"), &at).unwrap();
+
+    store(&archive, b"a,b\n", framed()).await.unwrap();
+    assert_eq!(
+        std::fs::read(outside.join("precious.txt")).unwrap(),
+        b"not yours"
+    );
+    assert!(
+        !std::fs::symlink_metadata(&at)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read(&at).unwrap(), b"a,b\n");
+    let q = archive.root().join(QUARANTINE_DIR);
+    let links: Vec<_> = walk_all(&q)
+        .into_iter()
+        .filter(|p| {
+            std::fs::symlink_metadata(p)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        })
+        .collect();
+    assert_eq!(links.len(), 1, "the link itself went to the quarantine");
+}
+
+/// Every entry under `dir`, links included (not followed).
+fn walk_all(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk_all(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn two_quarantines_of_one_path_in_one_second_keep_both() {
+    let (_dir, _outside, root) = outside_and_root();
+    let now = Utc.with_ymd_and_hms(2026, 3, 2, 4, 5, 6).single().unwrap();
+    std::fs::create_dir_all(root.join("acme")).unwrap();
+    std::fs::write(root.join("acme/x.csv"), b"first").unwrap();
+    let first = quarantine(&root, "acme/x.csv", now).await.unwrap();
+    std::fs::write(root.join("acme/x.csv"), b"second").unwrap();
+    let second = quarantine(&root, "acme/x.csv", now).await.unwrap();
+    assert_eq!(first, ".quarantine/acme/x.csv.20260302T040506Z");
+    assert_eq!(second, ".quarantine/acme/x.csv.20260302T040506Z.1");
+    assert_eq!(std::fs::read(root.join(first)).unwrap(), b"first");
+    assert_eq!(std::fs::read(root.join(second)).unwrap(), b"second");
 }

@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod disk;
 mod net;
 
 /// The client the hostile configs use, and its secret (long enough to be redacted).
