@@ -125,6 +125,8 @@ impl TokenSource {
                 url: self.token_url.clone(),
                 source,
             })?;
+        // From now on no log line, ledger row, table or webhook can carry it.
+        crate::redact::register_token(&token.access_token);
         let lifetime = lifetime(&token);
         let margin = MAX_RENEW_MARGIN.min(lifetime / 4);
         tracing::debug!(lifetime_secs = lifetime.as_secs(), "access token issued");
