@@ -34,9 +34,19 @@ pub const MIN_LEN: usize = 8;
 /// Bearer tokens remembered (across all accounts); older ones have long expired.
 pub const MAX_TOKENS: usize = 32;
 
+/// One registered string.
+struct Secret {
+    text: String,
+    /// An opaque random string (a client secret, a token, a key): a leading part of it,
+    /// from [`MIN_LEN`] characters on, is redacted too, since whoever read a server's body
+    /// first may have cut it short mid-secret. Not for URLs, whose first characters
+    /// (`https://host/`) are not secret at all.
+    partial: bool,
+}
+
 struct Registry {
     /// From the configuration: kept for the life of the process.
-    fixed: Vec<String>,
+    fixed: Vec<Secret>,
     /// Issued bearer tokens, oldest first.
     tokens: VecDeque<String>,
 }
@@ -46,13 +56,17 @@ static REGISTRY: RwLock<Registry> = RwLock::new(Registry {
     tokens: VecDeque::new(),
 });
 
-/// Registers a fixed secret and its percent-encoded forms (as it would appear in a URL
-/// or a form body that a server echoes).
+/// Registers an opaque secret (an S3 secret key) and its percent-encoded forms (as it
+/// would appear in a URL or a form body that a server echoes).
 pub fn register(secret: &str) {
+    register_forms(secret, true);
+}
+
+fn register_forms(secret: &str, partial: bool) {
     let mut registry = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
-    for form in forms(secret) {
-        if !registry.fixed.contains(&form) {
-            registry.fixed.push(form);
+    for text in forms(secret) {
+        if !registry.fixed.iter().any(|s| s.text == text) {
+            registry.fixed.push(Secret { text, partial });
         }
     }
 }
@@ -64,8 +78,8 @@ pub fn register_client(client_id: &str, secret: &str) {
         return;
     }
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}"));
-    // Without its `=` padding: a server that strips it still echoes a match, and the
-    // padded form contains the unpadded one.
+    // With and without its `=` padding: a server may strip it.
+    register(&basic);
     register(basic.trim_end_matches('='));
 }
 
@@ -88,7 +102,7 @@ pub fn register_token(token: &str) {
 /// each path segment or query value of 16 characters or more (a Slack hook's key, a
 /// healthchecks.io UUID). Short segments such as `services` are names, not secrets.
 pub fn register_url(url: &str) {
-    register(url);
+    register_forms(url, false);
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let Some((_, path)) = rest.split_once('/') else {
         return;
@@ -99,64 +113,94 @@ pub fn register_url(url: &str) {
         .filter_map(|pair| pair.split_once('=').map(|(_, v)| v));
     for part in path.split('/').chain(values) {
         if part.chars().count() >= 16 {
-            register(part);
+            register_forms(part, false);
         }
     }
 }
 
-/// `text` with every registered secret replaced by `[redacted]`. A secret cut short at the
-/// very end of `text` (a body truncated by whoever read it first) is redacted too, from
-/// [`MIN_LEN`] characters on. Borrowed when nothing matched.
+/// `text` with every registered secret replaced by `[redacted]`; of an opaque secret, a
+/// leading part of at least [`MIN_LEN`] characters too (a body cut short mid-secret).
+/// Borrowed when nothing matched.
 #[must_use]
 pub fn scrub(text: &str) -> Cow<'_, str> {
     if text.len() < MIN_LEN {
         return Cow::Borrowed(text);
     }
     let registry = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
-    let mut secrets: Vec<&str> = registry
+    let mut out = Cow::Borrowed(text);
+    // URLs whole, longest first (a URL that contains another is replaced whole).
+    let mut whole: Vec<&str> = registry
         .fixed
         .iter()
-        .chain(registry.tokens.iter())
-        .map(String::as_str)
+        .filter(|s| !s.partial)
+        .map(|s| s.text.as_str())
         .collect();
-    // Longest first: a secret that contains another is replaced whole.
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut out = Cow::Borrowed(text);
-    for secret in &secrets {
+    whole.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in whole {
         if out.contains(secret) {
             out = Cow::Owned(out.replace(secret, REDACTED));
         }
     }
-    for secret in &secrets {
-        if let Some(cut) = truncated_tail(&out, secret) {
-            let mut owned = out.into_owned();
-            owned.replace_range(cut, REDACTED);
-            out = Cow::Owned(owned);
+    // Opaque secrets, whole or cut short: every stretch where one of them (or a leading
+    // part of it) stands is found first and the stretches merged, so that two secrets
+    // sharing their first characters (JWTs do) cannot leave the rest of the longer match
+    // behind.
+    let opaque = registry
+        .fixed
+        .iter()
+        .filter(|s| s.partial)
+        .map(|s| s.text.as_str())
+        .chain(registry.tokens.iter().map(String::as_str));
+    let mut stretches: Vec<(usize, usize)> = Vec::new();
+    for secret in opaque {
+        find_leading_parts(&out, secret, &mut stretches);
+    }
+    if stretches.is_empty() {
+        return out;
+    }
+    stretches.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(stretches.len());
+    for (start, end) in stretches {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
         }
     }
-    out
+    let mut redacted = String::with_capacity(out.len());
+    let mut done = 0;
+    for (start, end) in merged {
+        redacted.push_str(&out[done..start]);
+        redacted.push_str(REDACTED);
+        done = end;
+    }
+    redacted.push_str(&out[done..]);
+    Cow::Owned(redacted)
 }
 
-/// Where `text` ends in a leading part of `secret` of at least [`MIN_LEN`] characters,
-/// optionally followed by an ellipsis that says it was cut.
-fn truncated_tail(text: &str, secret: &str) -> Option<std::ops::Range<usize>> {
-    let body = text
-        .strip_suffix('…')
-        .or_else(|| text.strip_suffix("..."))
-        .unwrap_or(text);
-    let last = body.chars().next_back()?;
-    if !secret.contains(last) {
-        return None;
-    }
-    let mut ends: Vec<usize> = secret
+/// Adds to `stretches` every byte range of `text` holding a leading part of `secret` of
+/// at least [`MIN_LEN`] characters (the whole of a shorter secret), as long as it goes.
+fn find_leading_parts(text: &str, secret: &str, stretches: &mut Vec<(usize, usize)>) {
+    let needle = secret
         .char_indices()
-        .map(|(i, _)| i)
-        .skip(MIN_LEN)
-        .collect();
-    ends.reverse();
-    ends.into_iter()
-        .find(|&end| body.ends_with(&secret[..end]))
-        .map(|end| body.len() - end..body.len())
+        .nth(MIN_LEN)
+        .map_or(secret, |(end, _)| &secret[..end]);
+    let mut from = 0;
+    while let Some(found) = text[from..].find(needle) {
+        let at = from + found;
+        let candidate = &text[at..];
+        let mut len = candidate
+            .bytes()
+            .zip(secret.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        // Equal bytes from a boundary end on one, unless the last character differs
+        // after its first byte.
+        while !candidate.is_char_boundary(len) {
+            len -= 1;
+        }
+        stretches.push((at, at + len));
+        from = at + len;
+    }
 }
 
 /// The secret as written, percent-encoded (RFC 3986 unreserved characters kept), and as
@@ -198,10 +242,10 @@ mod tests {
 
     #[test]
     fn a_client_secret_and_its_basic_form_are_scrubbed() {
-        let secret = "redact-test-Client Secret/1";
-        register_client("redact-client", secret);
+        let secret = "clientsecret-test Secret/1";
+        register_client("redactclient", secret);
         let basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("redact-client:{secret}"));
+            base64::engine::general_purpose::STANDARD.encode(format!("redactclient:{secret}"));
         let text = format!(
             "401: got Basic {basic} for secret {secret}, form {}",
             percent_encode(secret, true)
@@ -209,8 +253,10 @@ mod tests {
         let out = scrub(&text);
         assert!(!out.contains(secret), "{out}");
         assert!(!out.contains(&basic[..20]), "{out}");
-        assert!(!out.contains("Secret%2F1"), "{out}");
-        assert_eq!(out.matches(REDACTED).count(), 3, "{out}");
+        assert_eq!(
+            out,
+            "401: got Basic [redacted] for secret [redacted], form [redacted]"
+        );
     }
 
     #[test]
@@ -221,29 +267,45 @@ mod tests {
 
     #[test]
     fn text_without_secrets_is_borrowed() {
-        register("redact-test-unused-secret");
+        register("unusedsecret-test-0001");
         assert!(matches!(scrub("nothing to hide here"), Cow::Borrowed(_)));
     }
 
     #[test]
-    fn a_secret_cut_off_at_the_end_is_redacted_from_eight_characters() {
-        register("redact-test-TRUNCATED-0123456789");
-        assert_eq!(scrub("body: redact-test-TRUNC…"), "body: [redacted]…");
-        assert_eq!(scrub("body: redact-test-TRUNC"), "body: [redacted]");
+    fn a_secret_cut_short_is_redacted_from_eight_characters_on() {
+        register("truncatedsecret-0123456789");
+        assert_eq!(scrub("body: truncated…"), "body: [redacted]…");
+        assert_eq!(
+            scrub("(HTTP 401: truncatedsecret-01); check"),
+            "(HTTP 401: [redacted]); check"
+        );
         // Seven characters of it are not enough to tell.
-        assert_eq!(scrub("body: redact-"), "body: redact-");
+        assert_eq!(scrub("body: truncat"), "body: truncat");
+    }
+
+    #[test]
+    fn a_url_is_redacted_whole_never_by_its_first_characters() {
+        register_url("https://urltest.example.com/hook/T1");
+        assert_eq!(
+            scrub("see https://urltest.example.com/other"),
+            "see https://urltest.example.com/other"
+        );
+        assert_eq!(
+            scrub("to https://urltest.example.com/hook/T1 failed"),
+            "to [redacted] failed"
+        );
     }
 
     #[test]
     fn only_the_last_tokens_are_kept() {
-        let first = "redact-test-token-first-000";
+        let first = "firsttoken-test-000";
         register_token(first);
         assert_eq!(scrub(first), REDACTED);
         for i in 0..MAX_TOKENS {
-            register_token(&format!("redact-test-token-later-{i:03}"));
+            register_token(&format!("latertoken-test-{i:03}"));
         }
         assert_eq!(scrub(first), first);
-        let last = format!("redact-test-token-later-{:03}", MAX_TOKENS - 1);
+        let last = format!("latertoken-test-{:03}", MAX_TOKENS - 1);
         assert_eq!(scrub(&last), REDACTED);
     }
 
