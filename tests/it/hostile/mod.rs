@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 mod net;
+mod text;
 
 /// The client the hostile configs use, and its secret (long enough to be redacted).
 pub const CLIENT_ID: &str = "hostile-client-0001";
