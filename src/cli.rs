@@ -323,12 +323,13 @@ pub fn render_summary(reports: &[PassReport]) -> String {
         "NOTE"
     );
     for pass in reports {
+        let account = cell(&pass.account);
         for r in &pass.reports {
-            let note = r.error.as_deref().or(r.note.as_deref()).unwrap_or("");
+            let note = cell(r.error.as_deref().or(r.note.as_deref()).unwrap_or(""));
             out.push_str(&format!(
                 "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
-                pass.account,
-                r.report_id,
+                account,
+                cell(&r.report_id),
                 r.fetched,
                 r.skipped,
                 r.pending,
@@ -340,13 +341,13 @@ pub fn render_summary(reports: &[PassReport]) -> String {
             ));
         }
         let note = match (&pass.error, pass.succeeded()) {
-            (Some(e), _) => e.clone(),
+            (Some(e), _) => cell(e),
             (None, true) => "ok".into(),
             (None, false) => "FAILED".into(),
         };
         out.push_str(&format!(
             "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
-            pass.account,
+            account,
             "(total)",
             pass.fetched(),
             pass.skipped(),
@@ -361,11 +362,16 @@ pub fn render_summary(reports: &[PassReport]) -> String {
     out
 }
 
+/// A table cell from text a server may have written: secrets out, escaped, capped.
+pub fn cell(text: &str) -> String {
+    crate::untrusted::sanitize(text, crate::untrusted::CELL_MAX)
+}
+
 fn render_plan(reports: &[PassReport]) -> String {
     let mut out = String::new();
     for pass in reports {
         if let Some(e) = &pass.error {
-            out.push_str(&format!("{}: FAILED: {e}\n", pass.account));
+            out.push_str(&format!("{}: FAILED: {}\n", pass.account, cell(e)));
             continue;
         }
         let bytes: u64 = pass.planned.iter().filter_map(|p| p.size).sum();
@@ -379,14 +385,17 @@ fn render_plan(reports: &[PassReport]) -> String {
             let size = p.size.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
             out.push_str(&format!(
                 "  {} {} {} {}\n",
-                p.report_id, p.stored_id, p.format, size
+                cell(&p.report_id),
+                cell(&p.stored_id),
+                cell(&p.format),
+                size
             ));
         }
         for r in pass.reports.iter().filter(|r| r.error.is_some()) {
             out.push_str(&format!(
                 "  {}: FAILED: {}\n",
-                r.report_id,
-                r.error.as_deref().unwrap_or("")
+                cell(&r.report_id),
+                cell(r.error.as_deref().unwrap_or(""))
             ));
         }
     }

@@ -120,7 +120,11 @@ impl Health {
             account.consecutive_failures = 0;
         } else {
             account.consecutive_failures = account.consecutive_failures.saturating_add(1);
-            account.last_error = Some(describe_failure(report));
+            // Served on /healthz to whoever can reach it: server text made safe first.
+            account.last_error = Some(crate::untrusted::sanitize(
+                &describe_failure(report),
+                crate::untrusted::STORED_MAX,
+            ));
         }
     }
 

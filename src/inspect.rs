@@ -131,16 +131,19 @@ pub fn render_list(rows: &[ArchivedRow]) -> String {
         "{:<16} {:<38} {:<38} {:<10} {:<20} {:>10}  {}\n",
         "ACCOUNT", "REPORT", "STORED_ID", "FORMAT", "CREATED_AT", "BYTES", "PATH"
     );
+    // The ids and the format came from a server (allow-listed when they were stored, but
+    // a ledger from an older version or another tool may hold anything): escaped.
+    let cell = crate::cli::cell;
     for r in rows {
         out.push_str(&format!(
             "{:<16} {:<38} {:<38} {:<10} {:<20} {:>10}  {}\n",
-            r.account,
-            r.report_id,
-            r.stored_id,
-            r.report_format,
-            r.created_at,
+            cell(&r.account),
+            cell(&r.report_id),
+            cell(&r.stored_id),
+            cell(&r.report_format),
+            cell(&r.created_at),
             r.stored_bytes,
-            r.path
+            cell(&r.path)
         ));
     }
     out.push_str(&format!("{} item(s)\n", rows.len()));
@@ -171,7 +174,11 @@ pub fn render_stats(s: &Stats) -> String {
         for (name, t) in map {
             out.push_str(&format!(
                 "{:<8} {:<56} {:>7} {:>14} {:>14}\n",
-                group, name, t.files, t.bytes, t.wire_bytes
+                group,
+                crate::cli::cell(name),
+                t.files,
+                t.bytes,
+                t.wire_bytes
             ));
         }
     }

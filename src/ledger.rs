@@ -360,7 +360,11 @@ impl Ledger {
         .bind(key.report_id)
         .bind(key.stored_id)
         .bind(attempts)
-        .bind(error)
+        // Server text: secrets out, escaped, capped (it is shown by whoever reads the row).
+        .bind(crate::untrusted::sanitize(
+            error,
+            crate::untrusted::STORED_MAX,
+        ))
         .bind(rfc3339(now))
         .bind(rfc3339(next))
         .execute(&self.pool)
@@ -451,7 +455,11 @@ impl Ledger {
         .bind(account)
         .bind(report_id)
         .bind(stored_id)
-        .bind(report_format)
+        // An unknown format is the server's word; the key columns are allow-listed.
+        .bind(crate::untrusted::sanitize(
+            report_format,
+            crate::untrusted::CELL_MAX,
+        ))
         .bind(rfc3339(created_at))
         .bind(&now)
         .bind(&now)
@@ -501,7 +509,13 @@ impl Ledger {
         .bind(totals.cloud_failed)
         .bind(totals.bytes)
         .bind(totals.outcome)
-        .bind(&totals.error)
+        // Server text: secrets out, escaped, capped (it is shown by whoever reads the row).
+        .bind(
+            totals
+                .error
+                .as_deref()
+                .map(|e| crate::untrusted::sanitize(e, crate::untrusted::STORED_MAX)),
+        )
         .bind(id)
         .execute(&self.pool)
         .await

@@ -17,8 +17,8 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::dispatch(cli)) {
         Ok(code) => code,
         Err(failure) => {
-            // `{:#}` prints the whole context chain on one line.
-            eprintln!("error: {:#}", failure.error);
+            // `{:#}` prints the whole context chain on one line; it may quote a server.
+            report_archiver::telemetry::print_error(&format!("{:#}", failure.error));
             ExitCode::from(failure.code)
         }
     }

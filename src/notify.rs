@@ -237,17 +237,23 @@ fn fail_url(url: &str) -> String {
     out
 }
 
+/// Server text made fit for the webhook: secrets out, escaped, capped.
+fn safe(text: &str) -> String {
+    crate::untrusted::sanitize(text, crate::untrusted::STORED_MAX)
+}
+
 fn event(kind: &'static str, report: &PassReport) -> Event {
     let failed_reports: Vec<FailedReport> = report
         .reports
         .iter()
         .filter_map(|r| {
             r.error.as_ref().map(|e| FailedReport {
-                report_id: r.report_id.clone(),
-                error: e.clone(),
+                report_id: safe(&r.report_id),
+                error: safe(e),
             })
         })
         .collect();
+    let error = report.error.as_deref().map(safe);
     let text = if kind == "recovery" {
         format!(
             "report-archiver: account `{}` recovered; {} file(s) archived in this pass",
@@ -255,7 +261,7 @@ fn event(kind: &'static str, report: &PassReport) -> Event {
             report.fetched()
         )
     } else {
-        let why = report.error.clone().unwrap_or_else(|| {
+        let why = error.clone().unwrap_or_else(|| {
             format!(
                 "{} report(s) and {} item(s) failed",
                 failed_reports.len(),
@@ -271,7 +277,7 @@ fn event(kind: &'static str, report: &PassReport) -> Event {
         event: kind,
         account: report.account.clone(),
         text,
-        error: report.error.clone(),
+        error,
         failed_reports,
         fetched: report.fetched(),
         failed_items: report.failed(),

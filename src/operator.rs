@@ -389,7 +389,7 @@ pub async fn reports(
             Ok(mut v) => views.append(&mut v),
             Err(e) => {
                 failed = true;
-                eprintln!("error: {e}");
+                crate::telemetry::print_error(&e.to_string());
             }
         }
     }

@@ -106,7 +106,10 @@ pub async fn overview(
         if !view.stores_nothing {
             count_stored(client, ledger, &mut view, &mut notes).await?;
         }
-        view.note = (!notes.is_empty()).then(|| notes.join("; "));
+        // Notes quote the server's errors, and `--json` prints them as they are: a secret
+        // it echoed goes now (the table escapes the rest when it renders).
+        view.note =
+            (!notes.is_empty()).then(|| crate::redact::scrub(&notes.join("; ")).into_owned());
         views.push(view);
     }
     Ok(views)
@@ -153,9 +156,10 @@ async fn count_stored(
     Ok(())
 }
 
-/// The `reports` table.
+/// The `reports` table. Every cell but the counts is the server's text: escaped, capped.
 pub fn render(views: &[ReportView]) -> String {
-    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    let cell = crate::cli::cell;
+    let dash = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), cell);
     let mut out = format!(
         "{:<16} {:<38} {:<16} {:<16} {:<12} {:<7} {:>5} {:>11} {:>6} {:>8}  {:<}\n",
         "ACCOUNT",
@@ -174,17 +178,17 @@ pub fn render(views: &[ReportView]) -> String {
         let formats = if v.formats.is_empty() {
             "-".to_owned()
         } else {
-            v.formats.join(",")
+            cell(&v.formats.join(","))
         };
         let note = v
             .note
             .as_ref()
-            .map(|n| format!("  {n}"))
+            .map(|n| format!("  {}", cell(n)))
             .unwrap_or_default();
         out.push_str(&format!(
             "{:<16} {:<38} {:<16} {:<16} {:<12} {:<7} {:>5} {:>11} {:>6} {:>8}  {formats}{note}\n",
-            v.account,
-            v.report_id,
+            cell(&v.account),
+            cell(&v.report_id),
             dash(&v.kind),
             dash(&v.level),
             dash(&v.schedule),

@@ -219,11 +219,13 @@ pub fn render(r: &PruneReport) -> String {
         r.items.len(),
         r.cutoff
     );
+    // Errors may quote an S3 server: escaped, like every other table.
+    let text = |s: &str| crate::untrusted::sanitize(s, crate::untrusted::STORED_MAX);
     for i in &r.items {
-        out.push_str(&format!("  {}  {}\n", i.created_at, i.path));
+        out.push_str(&format!("  {}  {}\n", text(&i.created_at), text(&i.path)));
     }
     for e in &r.errors {
-        out.push_str(&format!("  ERROR {e}\n"));
+        out.push_str(&format!("  ERROR {}\n", text(e)));
     }
     if r.still_locked > 0 {
         out.push_str(&format!(

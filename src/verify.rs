@@ -387,33 +387,50 @@ pub fn render(r: &VerifyReport) -> String {
         r.untracked.len(),
         r.bytes_hashed
     );
+    // Paths may be names someone else put in the archive, details may quote a server (a
+    // failed re-fetch): both escaped, one finding per line.
+    let text = |s: &str| crate::untrusted::sanitize(s, crate::untrusted::STORED_MAX);
     for f in &r.missing {
-        out.push_str(&format!("MISSING      {}  ({})\n", f.path, f.detail));
+        out.push_str(&format!(
+            "MISSING      {}  ({})\n",
+            text(&f.path),
+            text(&f.detail)
+        ));
     }
     for f in &r.changed {
         out.push_str(&format!(
             "CHANGED      {}  (expected {}, {})\n",
-            f.path, f.expected_sha256, f.detail
+            text(&f.path),
+            f.expected_sha256,
+            text(&f.detail)
         ));
     }
     for p in &r.untracked {
-        out.push_str(&format!("UNTRACKED    {p}\n"));
+        out.push_str(&format!("UNTRACKED    {}\n", text(p)));
     }
     for f in &r.unlocked {
-        out.push_str(&format!("UNLOCKED     {}  ({})\n", f.path, f.detail));
+        out.push_str(&format!(
+            "UNLOCKED     {}  ({})\n",
+            text(&f.path),
+            text(&f.detail)
+        ));
     }
     if let Some(repair) = &r.repair {
         for p in &repair.quarantined {
-            out.push_str(&format!("QUARANTINED  {p}\n"));
+            out.push_str(&format!("QUARANTINED  {}\n", text(p)));
         }
         for p in &repair.restored {
-            out.push_str(&format!("RESTORED     {p}\n"));
+            out.push_str(&format!("RESTORED     {}\n", text(p)));
         }
         for p in &repair.locked {
-            out.push_str(&format!("LOCKED       {p}\n"));
+            out.push_str(&format!("LOCKED       {}\n", text(p)));
         }
         for f in &repair.not_restored {
-            out.push_str(&format!("NOT RESTORED {}  ({})\n", f.path, f.detail));
+            out.push_str(&format!(
+                "NOT RESTORED {}  ({})\n",
+                text(&f.path),
+                text(&f.detail)
+            ));
         }
     }
     out.push_str(if r.is_clean() {

@@ -133,6 +133,8 @@ impl TokenSource {
                 url: self.token_url.clone(),
                 source,
             })?;
+        // From now on no log line, ledger row, table or webhook can carry it.
+        crate::redact::register_token(&token.access_token);
         let (lifetime, skew) = lifetime(&token, chrono::Utc::now().timestamp());
         if let Some(stated) = skew
             && !self

@@ -363,7 +363,10 @@ pub(super) fn read_error(e: ReadError, url: &str, total: Duration) -> ApiError {
 /// The human part of an error body: `errorScheme` (`error.message`, `details.info`), the
 /// flat OAuth shape (`error_description`), or the start of whatever text came back.
 pub fn error_message(body: &str) -> String {
-    let message = parse_error_message(body);
+    // Secrets are scrubbed before the message is cut: a credential echoed by the server must
+    // not survive as a fragment too short to recognise.
+    let body = crate::redact::scrub(body);
+    let message = parse_error_message(&body);
     if message.chars().count() <= MESSAGE_CHARS {
         return message;
     }

@@ -200,6 +200,9 @@ pub struct NotifySettings {
     /// Limit for one notification request. Default 10 seconds.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Allows a plain `http://` URL to a host that is not loopback (its token then crosses
+    /// the network readable); logged as a warning at every start. Default false.
+    pub allow_http: bool,
 }
 
 /// Log output format.
@@ -232,6 +235,11 @@ pub struct AccountSettings {
     pub schedule: Option<String>,
     pub concurrency: Option<usize>,
     pub formats: Option<Vec<String>>,
+    /// Allows a plain `http://` `base_url` to a host that is not loopback: the client
+    /// secret (HTTP Basic) and the bearer token then cross the network readable. Logged as
+    /// a warning at every start. Default false.
+    #[serde(default)]
+    pub allow_http: bool,
 }
 
 /// A validated account with its secret read and the defaults merged in.
@@ -413,14 +421,15 @@ fn build(
         .and_then(config::Config::try_deserialize)
         .map_err(|e| ConfigError::Parse(describe_parse_error(&e, overrides)))?;
     validate(&settings)?;
-    let mut warnings = Vec::new();
+    let mut warnings = plain_http_warnings(&settings);
     let s3_keys = resolve_s3_keys(&settings, lookup, &mut warnings)?;
-    let accounts = settings
+    let accounts: Vec<Account> = settings
         .accounts
         .iter()
         .enumerate()
         .map(|(i, raw)| resolve_account(i, raw, &settings.defaults, lookup, &mut warnings))
         .collect::<Result<_, _>>()?;
+    register_secrets(&settings, &accounts, s3_keys.as_ref(), lookup);
     Ok(Config {
         settings,
         accounts,
@@ -428,6 +437,37 @@ fn build(
         warnings,
         s3_keys,
     })
+}
+
+/// Tells [`crate::redact`] every secret of this configuration, so that a server echoing
+/// one never gets it into a log line, the ledger, a table or the webhook.
+fn register_secrets(
+    settings: &Settings,
+    accounts: &[Account],
+    s3_keys: Option<&S3Keys>,
+    lookup: EnvLookup<'_>,
+) {
+    for account in accounts {
+        crate::redact::register_client(&account.client_id, account.client_secret.expose_secret());
+    }
+    for url in [&settings.notify.webhook_url, &settings.notify.ping_url]
+        .into_iter()
+        .flatten()
+    {
+        crate::redact::register_url(url.expose_secret());
+    }
+    if settings.archive.s3.is_none() {
+        return;
+    }
+    if let Some(keys) = s3_keys {
+        crate::redact::register(keys.secret_access_key.expose_secret());
+    }
+    // Without configured keys object_store reads these from the environment.
+    for var in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Some(value) = lookup(var).and_then(|v| v.into_string().ok()) {
+            crate::redact::register(&value);
+        }
+    }
 }
 
 /// Makes the `config` crate's messages say where the problem is: it drops the dot after an
@@ -512,6 +552,7 @@ impl Config {
                 schedule: &acc.schedule,
                 concurrency: acc.concurrency,
                 formats: &acc.formats,
+                allow_http: raw.allow_http,
             })
             .collect();
         let effective = Effective {
@@ -526,6 +567,7 @@ impl Config {
                 webhook_url: s.notify.webhook_url.as_ref().map(|_| MASK),
                 ping_url: s.notify.ping_url.as_ref().map(|_| MASK),
                 timeout: s.notify.timeout,
+                allow_http: s.notify.allow_http,
             },
             accounts,
         };
@@ -562,6 +604,7 @@ struct EffectiveNotify {
     ping_url: Option<&'static str>,
     #[serde(with = "humantime_serde")]
     timeout: Duration,
+    allow_http: bool,
 }
 
 #[derive(Serialize)]
@@ -581,6 +624,9 @@ struct EffectiveAccount<'a> {
     schedule: &'a str,
     concurrency: usize,
     formats: &'a [String],
+    /// Shown only when set: it is the exception worth seeing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    allow_http: bool,
 }
 
 impl Default for ArchiveSettings {
@@ -646,6 +692,7 @@ impl Default for NotifySettings {
             webhook_url: None,
             ping_url: None,
             timeout: Duration::from_secs(10),
+            allow_http: false,
         }
     }
 }

@@ -26,6 +26,11 @@ pub struct S3Settings {
     /// Requests are path style (`<endpoint>/<bucket>/<key>`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    /// Allows a plain `http://` endpoint that is not loopback: requests are signed, not
+    /// encrypted, so every report crosses the network readable. Logged as a warning at
+    /// every start. Default false.
+    #[serde(default)]
+    pub allow_http: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_key_id_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,7 +191,19 @@ pub(super) fn validate_s3(s: &Settings) -> Result<(), ConfigError> {
         ));
     }
     if let Some(endpoint) = &s3.endpoint {
-        normalize_base_url(endpoint).map_err(|m| invalid("archive.s3.endpoint", m))?;
+        let endpoint =
+            normalize_base_url(endpoint).map_err(|m| invalid("archive.s3.endpoint", m))?;
+        // The same rule as an account's base_url: https, loopback, or said out loud.
+        if !s3.allow_http
+            && let Some(host) = plain_http_host(&endpoint)
+        {
+            return Err(invalid(
+                "archive.s3.endpoint",
+                format!(
+                    "{endpoint:?} is plain http:// to {host}, which is not loopback: S3 requests are signed but not encrypted, so every report (and a session token) would cross the network readable; use https://, or set archive.s3.allow_http = true if the link is protected otherwise"
+                ),
+            ));
+        }
     }
     if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&s3.part_size) {
         return Err(invalid(
@@ -419,6 +436,25 @@ mod tests {
             let message = err(&with_s3(s3));
             assert!(message.starts_with(&format!("{key}:")), "{s3}: {message}");
         }
+    }
+
+    #[test]
+    fn a_plain_http_endpoint_off_loopback_needs_allow_http_like_a_base_url() {
+        let message = err(&with_s3(
+            "bucket = \"acme\"\nendpoint = \"http://s3.example.com\"",
+        ));
+        assert!(message.starts_with("archive.s3.endpoint:"), "{message}");
+        assert!(
+            message.contains("archive.s3.allow_http = true"),
+            "{message}"
+        );
+        let allowed =
+            with_s3("bucket = \"acme\"\nendpoint = \"http://s3.example.com\"\nallow_http = true");
+        let config = build(&allowed, None, &env_keys).unwrap();
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        assert!(config.warnings[0].starts_with("archive.s3.endpoint: plain http://"));
+        let local = with_s3("bucket = \"acme\"\nendpoint = \"http://127.0.0.1:9000\"");
+        assert!(build(&local, None, &env_keys).unwrap().warnings.is_empty());
     }
 
     #[test]

@@ -467,3 +467,112 @@ fn debug_output_never_shows_the_secret() {
         assert!(!shown.contains(SECRET), "{shown}");
     }
 }
+
+/// One account at `base_url`, with `extra` lines in its block.
+fn account_at(base_url: &str, extra: &str) -> String {
+    format!(
+        "[[accounts]]\nname = \"eu2\"\nbase_url = {base_url:?}\nclient_id = \"id-1\"\nclient_secret = \"{SECRET}\"\n{extra}\n"
+    )
+}
+
+#[test]
+fn loopback_hosts_are_told_apart_from_the_rest() {
+    for host in [
+        "127.0.0.1",
+        "127.1.2.3",
+        "::1",
+        "localhost",
+        "LocalHost.",
+        "::ffff:127.0.0.1",
+    ] {
+        assert!(is_loopback_host(host), "{host}");
+    }
+    for host in [
+        "10.0.0.1",
+        "example.com",
+        "localhost.example.com",
+        "::2",
+        "0.0.0.0",
+        "",
+    ] {
+        assert!(!is_loopback_host(host), "{host}");
+    }
+    assert_eq!(plain_http_host("https://example.com"), None);
+    assert_eq!(plain_http_host("http://127.0.0.1:8080/x"), None);
+    assert_eq!(plain_http_host("http://[::1]:8080"), None);
+    assert_eq!(plain_http_host("HTTP://localhost"), None);
+    assert_eq!(
+        plain_http_host("http://Example.com:80/a?b"),
+        Some("example.com".into())
+    );
+    assert_eq!(plain_http_host("http://[fe80::1]/"), Some("fe80::1".into()));
+    assert_eq!(
+        plain_http_host("http://u:p@10.1.2.3/"),
+        Some("10.1.2.3".into())
+    );
+}
+
+#[test]
+fn a_plain_http_base_url_off_loopback_needs_allow_http_and_then_warns() {
+    let err = parse_err(&account_at("http://eu2-cloud.example.com", ""));
+    assert!(err.starts_with("accounts[0].base_url:"), "{err}");
+    assert!(err.contains("allow_http = true"), "{err}");
+    assert!(err.contains("eu2-cloud.example.com"), "{err}");
+
+    let config = parse_str(&account_at(
+        "http://eu2-cloud.example.com",
+        "allow_http = true",
+    ))
+    .unwrap();
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(config.warnings[0].starts_with("accounts[0].base_url: plain http://"));
+    assert!(config.effective_toml().contains("allow_http = true"));
+
+    for url in [
+        "http://127.0.0.1:9",
+        "http://[::1]:9",
+        "http://localhost:9",
+        "https://x.example",
+    ] {
+        let config = parse_str(&account_at(url, "")).unwrap();
+        assert!(config.warnings.is_empty(), "{url}: {:?}", config.warnings);
+    }
+}
+
+#[test]
+fn plain_http_notify_urls_off_loopback_need_notify_allow_http_and_are_not_repeated() {
+    let hook = "http://hooks.example.com/T0/B0/token-that-must-not-leak";
+    for key in ["webhook_url", "ping_url"] {
+        let section = format!("[notify]\n{key} = {hook:?}\n");
+        let err = parse_err(&format!("{section}{}", one_account("")));
+        assert!(err.starts_with(&format!("notify.{key}:")), "{err}");
+        assert!(err.contains("notify.allow_http = true"), "{err}");
+        assert!(!err.contains("token-that-must-not-leak"), "{err}");
+
+        let allowed = format!("{section}allow_http = true\n{}", one_account(""));
+        let config = parse_str(&allowed).unwrap();
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        assert!(config.warnings[0].starts_with(&format!("notify.{key}: plain http://")));
+        assert!(!config.warnings[0].contains("token-that-must-not-leak"));
+    }
+    let local = format!(
+        "[notify]\nwebhook_url = \"http://127.0.0.1:9/hook\"\n{}",
+        one_account("")
+    );
+    assert!(parse_str(&local).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn config_secrets_are_registered_for_scrubbing() {
+    let secret = "config-test-registered-secret-77";
+    let text = format!(
+        "[[accounts]]\nname = \"eu2\"\nbase_url = \"https://x.example\"\nclient_id = \"cfg-id\"\nclient_secret = \"{secret}\"\n"
+    );
+    parse_str(&text).unwrap();
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("cfg-id:{secret}"),
+    );
+    let scrubbed = crate::redact::scrub(&format!("a {secret} b Basic {basic}")).into_owned();
+    assert_eq!(scrubbed, "a [redacted] b Basic [redacted]");
+}

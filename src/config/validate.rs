@@ -90,6 +90,17 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
                 "is not an http(s) URL with a host; write it like \"https://hc-ping.com/<uuid>\"",
             ));
         }
+        if let Some(url) = url
+            && !s.notify.allow_http
+            && let Some(host) = plain_http_host(url.expose_secret())
+        {
+            return Err(invalid(
+                key,
+                format!(
+                    "is plain http:// to {host}, which is not loopback: the URL's token and every notification would cross the network readable; use https://, or set notify.allow_http = true if the link is protected otherwise"
+                ),
+            ));
+        }
     }
     if let Some(keep) = &s.archive.keep {
         crate::retention::Keep::parse(keep).map_err(|e| invalid("archive.keep", e.to_string()))?;
@@ -133,7 +144,17 @@ pub(super) fn validate_account(i: usize, a: &AccountSettings) -> Result<(), Conf
             ),
         ));
     }
-    normalize_base_url(&a.base_url).map_err(|m| invalid(key("base_url"), m))?;
+    let base_url = normalize_base_url(&a.base_url).map_err(|m| invalid(key("base_url"), m))?;
+    if !a.allow_http
+        && let Some(host) = plain_http_host(&base_url)
+    {
+        return Err(invalid(
+            key("base_url"),
+            format!(
+                "{base_url:?} is plain http:// to {host}, which is not loopback: the client secret (HTTP Basic) and the bearer token would cross the network readable; use https://, or set allow_http = true in this account if the link is protected otherwise (a VPN, a TLS proxy on this host)"
+            ),
+        ));
+    }
     if a.client_id.trim().is_empty() {
         return Err(invalid(
             key("client_id"),
@@ -199,6 +220,79 @@ pub(super) fn validate_account(i: usize, a: &AccountSettings) -> Result<(), Conf
         check_formats(&key("formats"), formats)?;
     }
     Ok(())
+}
+
+/// The host of a plain `http://` URL whose host is not loopback; `None` for `https://`
+/// and for `127.0.0.0/8`, `::1` (and `::ffff:127.x.y.z`) and `localhost`, which never leave
+/// the machine.
+pub(super) fn plain_http_host(url: &str) -> Option<String> {
+    let url = url.trim();
+    let scheme = url.get(..7)?;
+    if !scheme.eq_ignore_ascii_case("http://") {
+        return None;
+    }
+    let rest = &url[7..];
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
+        bracketed.split(']').next().unwrap_or_default()
+    } else {
+        host_port.split(':').next().unwrap_or_default()
+    };
+    (!is_loopback_host(host)).then(|| host.to_ascii_lowercase())
+}
+
+/// `localhost`, or an IP address of the loopback interface.
+pub(super) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(std::net::IpAddr::V6(v6)) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => false,
+    }
+}
+
+/// The warnings that a plain `http://` allowed with `allow_http = true` earns at every
+/// start: it works, and it sends what should be secret readable over the network.
+pub(super) fn plain_http_warnings(s: &Settings) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for (i, a) in s.accounts.iter().enumerate() {
+        if let Some(host) = plain_http_host(&a.base_url) {
+            warnings.push(format!(
+                "accounts[{i}].base_url: plain http:// to {host} (allow_http = true): the client secret, the bearer token and every report cross the network unencrypted; switch to https:// as soon as you can"
+            ));
+        }
+    }
+    for (key, url) in [
+        ("notify.webhook_url", &s.notify.webhook_url),
+        ("notify.ping_url", &s.notify.ping_url),
+    ] {
+        if let Some(host) = url
+            .as_ref()
+            .and_then(|u| plain_http_host(u.expose_secret()))
+        {
+            warnings.push(format!(
+                "{key}: plain http:// to {host} (notify.allow_http = true): the URL's token and every notification cross the network unencrypted; switch to https:// as soon as you can"
+            ));
+        }
+    }
+    if let Some(host) = s
+        .archive
+        .s3
+        .as_ref()
+        .and_then(|s3| s3.endpoint.as_deref())
+        .and_then(plain_http_host)
+    {
+        warnings.push(format!(
+            "archive.s3.endpoint: plain http:// to {host} (archive.s3.allow_http = true): every archived report crosses the network unencrypted; switch to https:// as soon as you can"
+        ));
+    }
+    warnings
 }
 
 /// An http(s) URL with a host; query strings are allowed (notification URLs may carry them).

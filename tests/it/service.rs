@@ -400,6 +400,7 @@ async fn a_failure_the_webhook_never_took_is_announced_again_after_the_next_pass
         webhook_url: Some(format!("http://{hooks}/hook").into()),
         ping_url: None,
         timeout: Duration::from_secs(2),
+        allow_http: false,
     };
     let notifier =
         report_archiver::notify::Notifier::new(&settings, [("acme".to_owned(), true)], None)
