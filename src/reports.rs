@@ -134,9 +134,16 @@ async fn count_stored(
     };
     let mut malformed = 0;
     for item in items {
-        let Ok(item) = item else {
-            malformed += 1;
-            continue;
+        let item = match item {
+            Ok(item) => item,
+            Err(e) if e.in_progress => {
+                view.in_progress += 1;
+                continue;
+            }
+            Err(_) => {
+                malformed += 1;
+                continue;
+            }
         };
         match item.status {
             StoredStatus::Saved => {

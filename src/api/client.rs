@@ -108,8 +108,23 @@ pub struct HttpOptions {
     pub max_json: u64,
 }
 
-/// One entry of a stored list: parsed, or the reason it could not be.
-pub type ListedItem = Result<StoredItem, String>;
+/// One entry of a stored list: parsed, or why it could not be.
+pub type ListedItem = Result<StoredItem, Malformed>;
+
+/// A stored-list entry that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    pub message: String,
+    /// Its `status` says `in_progress`: an item the cloud is still generating may lack
+    /// fields (`created_at`, `size`), so it waits for a later pass instead of failing.
+    pub in_progress: bool,
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 #[derive(Debug)]
 pub struct CloudClient {
@@ -213,8 +228,11 @@ impl CloudClient {
                     .and_then(|i| i.as_str())
                     .unwrap_or("<no id>")
                     .to_owned();
-                serde_json::from_value::<StoredItem>(v)
-                    .map_err(|e| format!("stored item {hint}: {e}"))
+                let in_progress = v.get("status").and_then(|s| s.as_str()) == Some("in_progress");
+                serde_json::from_value::<StoredItem>(v).map_err(|e| Malformed {
+                    message: format!("stored item {hint}: {e}"),
+                    in_progress,
+                })
             })
             .collect())
     }

@@ -72,6 +72,11 @@ pub(super) async fn plan_report(
     for item in items {
         let item = match item {
             Ok(item) => item,
+            Err(e) if e.in_progress => {
+                tracing::debug!(report_id, error.message = %e, "stored item still in progress and incomplete; looking again next pass");
+                outcome.pending += 1;
+                continue;
+            }
             Err(e) => {
                 warn!(report_id, error.message = %e, "malformed stored item");
                 outcome.failed += 1;

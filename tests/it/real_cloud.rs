@@ -88,3 +88,25 @@ async fn a_plain_body_whose_size_disagrees_is_refused_and_fetched_by_a_later_pas
     assert_eq!(code, Some(0), "{text}");
     assert_eq!(app.ledger_rows().await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_item_in_progress_without_created_at_is_pending_not_failed() {
+    let content = csv(10);
+    let (fake, report, _) = one_item(&content, BodyShape::GzipWithHeader);
+    // As the cloud may list an item it is still generating: no created_at, no size.
+    fake.add_raw_listing_item(
+        &report,
+        serde_json::json!({"id": "generating-1", "report_format": "csv", "status": "in_progress"}),
+    );
+    let app = spawn_app(fake).await;
+    let (code, stdout, text) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(0), "{text}");
+    let total = stdout
+        .lines()
+        .find(|l| l.contains("(total)"))
+        .expect("a total row");
+    // ACCOUNT REPORT FETCHED SKIPPED PENDING FAILED …
+    let columns: Vec<&str> = total.split_whitespace().collect();
+    assert_eq!(&columns[2..6], ["1", "0", "1", "0"], "{stdout}");
+    assert!(!text.contains("malformed stored item"), "{text}");
+}
