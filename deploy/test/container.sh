@@ -52,7 +52,7 @@ check_image() {
   cid=$("${PODMAN[@]}" create "$IMAGE")
   "${PODMAN[@]}" export "$cid" > "$WORK/image.tar"
   # (podman logs an error about the health check's systemd timer when there is no systemd.)
-  "${PODMAN[@]}" rm "$cid" > /dev/null 2>&1
+  "${PODMAN[@]}" rm -v "$cid" > /dev/null 2>&1
   mkdir "$WORK/fs"
   tar -C "$WORK/fs" -xf "$WORK/image.tar" 2> /dev/null
   rm "$WORK/image.tar"
@@ -63,7 +63,7 @@ check_image() {
     ./usr/libexec/gcc ./src ./out -maxdepth 0 2> /dev/null; true)
   found+=$(cd "$WORK/fs" || exit 1; find ./bin ./sbin ./usr/bin ./usr/sbin ./usr/local/bin ./usr/local/sbin \
     -maxdepth 1 \( -name rustc -o -name cargo -o -name rustup -o -name 'gcc*' -o -name cc \
-    -o -name 'c++' -o -name 'g++*' -o -name 'cpp*' -o -name 'clang*' -o -name ld -o -name 'ld.bfd' \
+    -o -name 'c++' -o -name 'g++*' -o -name cpp -o -name 'cpp-[0-9]*' -o -name 'clang*' -o -name ld -o -name 'ld.bfd' \
     -o -name 'ld.gold' -o -name 'ld.lld' \
     -o -name as -o -name make -o -name '*-linux-gnu-*' \) -print 2> /dev/null; true)
   [ -z "$found" ] || fail "the runtime image holds build tools: $found"
@@ -101,7 +101,7 @@ make_config() {
   sed -e "s#^base_url = .*#base_url = \"$FAKE_URL\"#" \
     -e "s#^client_id = .*#client_id = \"$FAKE_CLIENT_ID\"#" \
     -e 's#^schedule = .*#schedule = "*/5 * * * * *"#' \
-    deploy/docker/config.toml.example > "$1"
+    "$ROOT/deploy/docker/config.toml.example" > "$1"
   grep -q "$FAKE_URL" "$1" || fail "could not point $1 at the fake cloud"
 }
 make_config "$WORK/config.toml"
@@ -115,7 +115,7 @@ NAME=report-archiver-test-$$
 VOLUME=report-archiver-test-data-$$
 PORT=$(free_port)
 on_exit "${PODMAN[*]}" volume rm -f "$VOLUME"
-on_exit "${PODMAN[*]}" rm -f -t 0 "$NAME"
+on_exit "${PODMAN[*]}" rm -f -v -t 0 "$NAME"
 
 # README "Docker": `docker run -d --name report-archiver --read-only --tmpfs /tmp --cap-drop ALL
 # --security-opt no-new-privileges -v report-archiver-data:/data -v config -v secret
@@ -131,6 +131,8 @@ on_exit "${PODMAN[*]}" rm -f -t 0 "$NAME"
 DATA=$("${PODMAN[@]}" volume inspect --format '{{.Mountpoint}}' "$VOLUME")
 
 logs() { "${PODMAN[@]}" logs "$NAME" 2>&1; }
+echo "note: podman logs 'unable to get systemd connection to add healthchecks' here: its periodic"
+echo "      health checks need systemd on the host; 'podman healthcheck run' below runs them."
 archived_lines() { logs | grep -c ': archived ' || true; }
 running() { [ "$("${PODMAN[@]}" inspect --format '{{.State.Running}}' "$NAME")" = true ]; }
 
@@ -163,15 +165,15 @@ stop_and_check() {
   code=$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$NAME")
   [ "$code" = 0 ] || { logs | tail -n 20 >&2; fail "$what: exit code $code after podman stop (137 = killed)"; }
   [ $((end - start)) -lt "$GRACE" ] || fail "$what: stop took $((end - start))s, not under ${GRACE}s"
-  logs | tail -n 30 | grep -q 'SIGTERM received' || fail "$what: the daemon did not log SIGTERM"
+  logs | tail -n 30 | contains 'SIGTERM received' || fail "$what: the daemon did not log SIGTERM"
   local partial
-  partial=$(find "$DATA/archive/.partial" -type f 2> /dev/null | head -n 5)
+  partial=$(find "$DATA/archive/.partial" -type f 2> /dev/null | awk 'NR <= 5')
   [ -z "$partial" ] || fail "$what: partial files left: $partial"
   ok "$what: podman stop -> SIGTERM -> exit 0 in $((end - start))s (grace ${GRACE}s), no .partial file"
 }
 wait_for 60 "a first archived file" test "$(archived_lines)" -ge 1
 stop_and_check "stop mid-pass (after $(archived_lines) archived file(s))"
-logs | grep -q 'stopping: no new passes' || fail "the daemon did not drain on SIGTERM"
+logs | contains 'stopping: no new passes' || fail "the daemon did not drain on SIGTERM"
 first_run=$(archived_lines)
 
 # Complete: every item the cloud lists as saved is in the ledger, and the files on disk are
@@ -229,62 +231,67 @@ check_archive "after a second restart"
 diff -q "$WORK/SHA256SUMS.before" "$WORK/SHA256SUMS" > /dev/null || fail "the ledger changed across the restart"
 ok "restart: a pass ran, archived nothing, ledger and files unchanged"
 stop_and_check "final stop"
-"${PODMAN[@]}" rm "$NAME" > /dev/null
+"${PODMAN[@]}" rm -v "$NAME" > /dev/null
 
 # ---- compose -------------------------------------------------------------------------------
 # podman-compose 1.6.0 (PyPI, into target/tools like moto): Debian 12's 1.0.3 has no `config`
 # and ignores the top-level `name:`; Debian's docker-compose 1.29 rejects `name:`.
+PC=${CARGO_TARGET_DIR:-$ROOT/target}/tools/podman-compose/bin/podman-compose
+# On this machine: runc and the ulimits, and the build flags used above; compose.test.yaml puts
+# the service on the host network (the fake cloud is on the host's loopback) and its endpoint
+# on a free loopback port ($RA_TEST_LISTEN).
+PC_ARGS=(--podman-args "--runtime runc"
+  --podman-build-args "--format docker --network host --pull=never ${LIMITS[*]}"
+  --podman-run-args "${LIMITS[*]}")
+# shellcheck disable=SC2317 # also called from the exit trap
+compose() {
+  (cd "$ROOT/deploy/docker" && "$PC" "${PC_ARGS[@]}" -f compose.yaml -f "$ROOT/deploy/test/compose.test.yaml" "$@")
+}
 compose_test() {
-  local tools=${CARGO_TARGET_DIR:-$ROOT/target}/tools
-  local pc="$tools/podman-compose/bin/podman-compose"
-  if [ ! -x "$pc" ]; then
-    python3 -m venv "$tools/podman-compose"
-    "$tools/podman-compose/bin/pip" install --quiet --disable-pip-version-check "podman-compose==${PODMAN_COMPOSE_VERSION:-1.6.0}"
+  if [ ! -x "$PC" ]; then
+    python3 -m venv "${PC%/bin/podman-compose}"
+    "${PC%/podman-compose}/pip" install --quiet --disable-pip-version-check "podman-compose==${PODMAN_COMPOSE_VERSION:-1.6.0}"
   fi
-  local port
+  local port c
   port=$(free_port)
-  # README "With compose": config.toml and eu2.secret next to compose.yaml.
-  cd deploy/docker
-  on_exit rm -f "$ROOT/deploy/docker/config.toml" "$ROOT/deploy/docker/eu2.secret"
-  make_config config.toml
-  printf '%s' "$SECRET_VALUE" > eu2.secret
-  chown 10001:10001 eu2.secret && chmod 0400 eu2.secret
-  # On this machine: runc, the ulimits, and the host network (the fake cloud is on the
-  # host's loopback) with the endpoint on a free loopback port: compose.test.yaml.
-  local pc_args=(--podman-args "--runtime runc"
-    --podman-build-args "--format docker --network host --pull=never ${LIMITS[*]}"
-    --podman-run-args "${LIMITS[*]}")
-  local files=(-f compose.yaml -f "$ROOT/deploy/test/compose.test.yaml")
   export RA_TEST_LISTEN="127.0.0.1:$port"
-  on_exit "$pc" "${pc_args[@]}" "${files[@]}" down -v -t 5
-  "$pc" -f compose.yaml config > "$WORK/compose-config.yaml" \
+  # README "With compose": config.toml and eu2.secret next to compose.yaml.
+  on_exit rm -f "$ROOT/deploy/docker/config.toml" "$ROOT/deploy/docker/eu2.secret"
+  make_config "$ROOT/deploy/docker/config.toml"
+  printf '%s' "$SECRET_VALUE" > "$ROOT/deploy/docker/eu2.secret"
+  chown 10001:10001 "$ROOT/deploy/docker/eu2.secret"
+  chmod 0400 "$ROOT/deploy/docker/eu2.secret"
+  on_exit compose down -v -t 5
+
+  (cd deploy/docker && "$PC" -f compose.yaml config) > "$WORK/compose-config.yaml" \
     || fail "podman-compose config rejects compose.yaml"
   grep -q 'read_only: true' "$WORK/compose-config.yaml" || fail "compose config lost read_only"
   ok "podman-compose config: compose.yaml parses"
-  "$pc" "${pc_args[@]}" "${files[@]}" up -d --build > "$STATE/compose-up.log" 2>&1 \
+  compose up -d --build > "$STATE/compose-up.log" 2>&1 \
     || { tail -n 30 "$STATE/compose-up.log" >&2; fail "podman-compose up failed (log: $STATE/compose-up.log)"; }
-  local c
   c=$("${PODMAN[@]}" ps -a --filter label=com.docker.compose.project=report-archiver --format '{{.Names}}')
   [ -n "$c" ] || fail "podman-compose up started no container"
   NAME=$c
   wait_for 30 "the compose container to run" running
   check_process
-  local inspect
-  inspect=$("${PODMAN[@]}" inspect "$c")
-  grep -q '"/tmp": "rw,rprivate,nosuid,nodev,tmpcopyup,size=64m,mode=1777"\|"/tmp": ".*size=64m' <<< "$inspect" \
-    || fail "compose: no 64m tmpfs on /tmp"
+  "${PODMAN[@]}" inspect --format '{{json .HostConfig.Tmpfs}}' "$c" | contains '"/tmp":"size=64m,mode=1777' \
+    || fail "compose: no 64m tmpfs on /tmp: $("${PODMAN[@]}" inspect --format '{{json .HostConfig.Tmpfs}}' "$c")"
   "${PODMAN[@]}" exec "$c" test -r /run/secrets/eu2 || fail "compose: the secret is not at /run/secrets/eu2"
-  [ "$("${PODMAN[@]}" inspect --format '{{.Config.StopTimeout}}' "$c")" = 45 ] || fail "compose: stop timeout is not 45 s"
+  # stop_grace_period is applied by `podman-compose stop`/`down` as `podman stop -t 45`.
+  compose --verbose --dry-run stop 2>&1 | contains "podman stop .*-t 45 $c$" \
+    || fail "compose: stop does not give the 45 s grace period"
   wait_for 120 "compose: every saved item archived" all_archived
   "${PODMAN[@]}" healthcheck run "$c" > /dev/null || fail "compose: unhealthy"
   DATA=$("${PODMAN[@]}" volume inspect --format '{{.Mountpoint}}' report-archiver_archive-data)
   check_archive "compose"
-  logs | grep -q '"message":"archived"' || fail "compose: logs are not JSON (REPORT_ARCHIVER__LOG__FORMAT=json)"
-  "$pc" "${pc_args[@]}" "${files[@]}" stop > /dev/null 2>&1
+  logs | contains '"message":"archived"' || fail "compose: logs are not JSON (REPORT_ARCHIVER__LOG__FORMAT=json)"
+  compose stop > /dev/null 2>&1
   [ "$("${PODMAN[@]}" inspect --format '{{.State.ExitCode}}' "$c")" = 0 ] || fail "compose stop: exit code not 0"
-  ok "compose: up --build, runs read-only as 10001 with the file secret, archives everything, healthy, JSON logs, stop exits 0"
-  "$pc" "${pc_args[@]}" "${files[@]}" down -v -t 5 > /dev/null 2>&1
-  cd "$ROOT"
+  ok "compose: up --build, runs read-only as 10001 with the file secret and a 64m /tmp, archives everything, healthy, JSON logs, stop (-t 45) exits 0"
+  compose down -v -t 5 > /dev/null 2>&1
+  [ -z "$("${PODMAN[@]}" ps -a -q --filter label=com.docker.compose.project=report-archiver)" ] || fail "compose down left a container"
+  if "${PODMAN[@]}" volume exists report-archiver_archive-data; then fail "compose down -v left the volume"; fi
+  ok "compose down -v: container and volume gone"
 }
 timed "container: compose up, checks, down" compose_test
 

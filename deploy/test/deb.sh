@@ -55,8 +55,8 @@ install_deb() {
     > "$WORK/install.txt" 2>&1 || { tail -n 30 "$WORK/install.txt" >&2; fail "apt-get install ./$deb_name failed"; }
 }
 timed "deb: apt-get install ./$deb_name" install_deb
-in_c dpkg -s report-archiver | grep -q '^Status: install ok installed' || fail "not installed"
-in_c report-archiver --version | grep -q '^report-archiver ' || fail "/usr/bin/report-archiver does not run"
+in_c dpkg -s report-archiver | contains '^Status: install ok installed' || fail "not installed"
+in_c report-archiver --version | contains '^report-archiver ' || fail "/usr/bin/report-archiver does not run"
 [ "$(in_c command -v report-archiver 2> /dev/null || in_c sh -c 'command -v report-archiver')" = /usr/bin/report-archiver ] \
   || fail "the binary is not /usr/bin/report-archiver"
 in_c sh -c 'zcat /usr/share/man/man1/report-archiver.1.gz | grep -q "^.TH report-archiver 1"' || fail "no man page"
@@ -65,7 +65,7 @@ for f in /usr/share/bash-completion/completions/report-archiver /usr/share/zsh/v
   in_c test -s "$f" || fail "missing $f"
 done
 # shellcheck disable=SC2016 # a dpkg-query format, not a shell expansion
-in_c dpkg-query -W -f='${Conffiles}\n' report-archiver | grep -q '^ /etc/report-archiver/example.toml ' \
+in_c dpkg-query -W -f='${Conffiles}\n' report-archiver | contains '^ /etc/report-archiver/example.toml ' \
   || fail "/etc/report-archiver/example.toml is not a conffile"
 in_c grep -q '^ExecStart=/usr/bin/report-archiver --config /etc/report-archiver/config.toml run$' \
   /lib/systemd/system/report-archiver.service || fail "the packaged unit does not start /usr/bin/report-archiver"
@@ -93,9 +93,9 @@ systemctl start report-archiver"
 [ "$(prop ActiveState)/$(prop SubState)" = active/running ] \
   || { in_c journalctl -u report-archiver --no-pager | tail -n 20 >&2; fail "not running after systemctl start"; }
 # shellcheck disable=SC2317 # called through wait_for
-pass_done() { in_c journalctl -u report-archiver --no-pager -o cat | grep -q 'pass finished'; }
+pass_done() { in_c journalctl -u report-archiver --no-pager -o cat | contains 'pass finished'; }
 wait_for 60 "the first pass" pass_done
-in_c journalctl -u report-archiver --no-pager -o cat | grep 'pass finished' | head -n 1 | grep -q 'fetched=[1-9]' \
+in_c journalctl -u report-archiver --no-pager -o cat | first_match 'pass finished' | contains 'fetched=[1-9]' \
   || fail "the first pass fetched nothing: $(in_c journalctl -u report-archiver --no-pager -o cat | grep 'pass finished')"
 verify_archive() {
   local what=$1 rows
@@ -118,7 +118,7 @@ in_c test ! -e /lib/systemd/system/report-archiver.service || fail "dpkg -r left
 # As debhelper does: a removed (not purged) package's unit is masked, so nothing starts it.
 [ "$(in_c systemctl show -p LoadState --value report-archiver.service)" = masked ] \
   || fail "the unit is $(in_c systemctl show -p LoadState --value report-archiver.service) after dpkg -r, not masked"
-in_c dpkg -s report-archiver | grep -q '^Status: deinstall ok config-files' || fail "not in state config-files after dpkg -r"
+in_c dpkg -s report-archiver | contains '^Status: deinstall ok config-files' || fail "not in state config-files after dpkg -r"
 for f in /var/lib/private/report-archiver/ledger.db /etc/report-archiver/config.toml /etc/report-archiver/eu2.secret \
   /etc/report-archiver/example.toml; do
   in_c test -e "$f" || fail "dpkg -r removed $f"
@@ -147,11 +147,11 @@ timed "deb: apt-get install ./$deb_name (again)" install_deb
 [ "$(prop ActiveState)/$(prop SubState)" = active/running ] || fail "not running after a reinstall with a config in place"
 invocation_log() { in_c journalctl --no-pager -o cat "_SYSTEMD_INVOCATION_ID=$(prop InvocationID)"; }
 # shellcheck disable=SC2317 # called through wait_for
-reinstalled_pass() { invocation_log | grep -q 'pass finished'; }
+reinstalled_pass() { invocation_log | contains 'pass finished'; }
 wait_for 60 "a pass after the reinstall" reinstalled_pass
 # Nothing the kept ledger holds is fetched again: the pass skips every one of them. (It may
 # fetch what the cloud saved since, e.g. the item that was still in progress at first.)
-line=$(invocation_log | grep 'pass finished' | head -n 1)
+line=$(invocation_log | first_match 'pass finished')
 before=$(wc -l < "$WORK/SHA256SUMS.installed")
 grep -q " skipped=$before " <<< "$line" || fail "the reinstalled service did not skip the $before archived items: $line"
 fetched=$(sed -n 's/.* fetched=\([0-9]*\) .*/\1/p' <<< "$line")

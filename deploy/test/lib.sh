@@ -61,6 +61,17 @@ run_cleanup() {
 }
 trap run_cleanup EXIT
 
+# Pipelines run under pipefail: `cmd | grep -q X` fails when grep exits at the first match and
+# cmd gets SIGPIPE. These read all of their input first.
+# `… | contains REGEX`: the input has a line matching REGEX (grep's basic syntax).
+contains() {
+  local all
+  all=$(cat)
+  grep -q -- "$1" <<< "$all"
+}
+# `… | first_match TEXT`: the first line holding TEXT (a plain string).
+first_match() { awk -v text="$1" 'index($0, text) && !n++'; }
+
 # `wait_for SECONDS WHAT cmd…`: polls cmd every second until it succeeds; fails after SECONDS.
 wait_for() {
   local limit=$1 what=$2 i
@@ -276,7 +287,7 @@ start_systemd_container() {
     "${PODMAN[@]}" exec "$name" systemctl --failed --no-legend || true
   fi
   "${PODMAN[@]}" exec "$name" mount --make-rshared /
-  ok "systemd $("${PODMAN[@]}" exec "$name" systemctl --version | head -n 1 | cut -d' ' -f2) is PID 1 in $name ($state)"
+  ok "systemd $("${PODMAN[@]}" exec "$name" systemctl --version | awk 'NR == 1 { print $2 }') is PID 1 in $name ($state)"
 }
 
 # `start_fake_cloud BIN DIR [ARGS…]`: the built-in fake cloud on 127.0.0.1:<free port>, its

@@ -95,7 +95,7 @@ ok "the daemon (pid $pid) runs as dynamic uid $uid, no capabilities, no_new_priv
 # authenticated with it (the fake cloud refuses any other secret).
 cred=$(in_c cat /run/credentials/report-archiver.service/eu2) || fail "no /run/credentials/report-archiver.service/eu2"
 [ "$cred" = "$(cat "$WORK/fake.secret")" ] || fail "the credential's content differs from the secret file"
-in_c find /run/credentials/report-archiver.service -maxdepth 0 -perm 0500 | grep -q . \
+in_c find /run/credentials/report-archiver.service -maxdepth 0 -perm 0500 | contains . \
   || fail "the credentials directory is not 0500"
 ok "LoadCredential=: /run/credentials/report-archiver.service/eu2 holds the secret; the config names only the credential"
 
@@ -167,10 +167,10 @@ pid2=$(prop MainPID)
 { [ "$pid2" != "$pid" ] && [ "$(prop ActiveState)/$(prop SubState)" = active/running ]; } \
   || fail "systemctl restart: not a new running process"
 # shellcheck disable=SC2317 # called through wait_for
-pass_done() { invocation_log | grep -q 'pass finished'; }
+pass_done() { invocation_log | contains 'pass finished'; }
 wait_for 60 "a pass after the restart" pass_done
-invocation_log | grep 'pass finished' | head -n 1 | grep -q 'fetched=0 ' \
-  || fail "the pass after the restart fetched something: $(invocation_log | grep 'pass finished' | head -n 1)"
+invocation_log | first_match 'pass finished' | contains 'fetched=0 ' \
+  || fail "the pass after the restart fetched something: $(invocation_log | first_match 'pass finished')"
 check_archive "after systemctl restart"
 diff -q "$WORK/SHA256SUMS.before" "$WORK/SHA256SUMS" > /dev/null || fail "the ledger changed across the restart"
 ok "systemctl restart: new process (pid $pid -> $pid2), its pass fetched 0, ledger unchanged"
@@ -181,7 +181,7 @@ in_c systemctl stop report-archiver
 t1=$(date +%s)
 { [ "$(prop ExecMainStatus)" = 0 ] && [ "$(prop Result)" = success ]; } \
   || fail "systemctl stop: status $(prop ExecMainStatus), result $(prop Result)"
-in_c journalctl -u report-archiver --no-pager -o cat | grep -q 'SIGTERM received' || fail "no 'SIGTERM received' in the journal"
+in_c journalctl -u report-archiver --no-pager -o cat | contains 'SIGTERM received' || fail "no 'SIGTERM received' in the journal"
 [ -z "$(sh_c 'find /var/lib/private/report-archiver/archive/.partial -type f 2> /dev/null')" ] || fail "partial files left"
 ok "systemctl stop: SIGTERM, exit status 0 in $((t1 - t0))s, no .partial file"
 in_c journalctl -u report-archiver --no-pager > "$STATE/systemd-journal.txt" || true
