@@ -8,13 +8,12 @@
 //! - [`VerifyReport`] says what was found and done; [`render`] is its human form.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{self, Read};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::api::StoredStatus;
 /// Changed files are moved here, under the archive root (a rename, never a copy).
@@ -26,7 +25,6 @@ use crate::progress::Progress;
 
 /// Files hashed at once: enough to keep a disk busy, few enough to stay gentle.
 pub const PARALLEL_FILES: usize = 4;
-const READ_BUFFER: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -186,27 +184,11 @@ pub async fn verify(
     Ok(report)
 }
 
-/// SHA-256 and length of a file, read in 1 MiB pieces on the blocking pool.
+/// SHA-256 and length of a file, on the blocking pool.
 async fn hash_file(path: PathBuf) -> io::Result<(String, u64)> {
-    tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::open(&path)?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; READ_BUFFER];
-        let mut len = 0u64;
-        loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hasher.update(&buf[..n]);
-            len += n as u64;
-        }
-        Ok((hex::encode(hasher.finalize()), len))
-    })
-    .await
-    .map_err(io::Error::other)?
+    tokio::task::spawn_blocking(move || crate::archive::file_sha256(&path))
+        .await
+        .map_err(io::Error::other)?
 }
 
 async fn untracked_files(

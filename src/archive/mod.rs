@@ -27,6 +27,7 @@ use futures::{Stream, StreamExt};
 use crate::api::ReportFormat;
 use crate::api::retry::{Transient, Verdict};
 use crate::s3::{ObjectTarget, S3Error, StoredObject};
+pub use write::file_sha256;
 use write::{TempGuard, WriteMode, place_file, write_temp};
 
 /// Temp files live here, under the archive root, so the final rename never crosses a

@@ -388,7 +388,10 @@ fn settle_occupant(
     };
     if meta.is_file()
         && meta.len() == stored_bytes
-        && sha256_of(final_path).map_err(ArchiveError::io("read", final_path))? == sha256
+        && file_sha256(final_path)
+            .map_err(ArchiveError::io("read", final_path))?
+            .0
+            == sha256
     {
         return Ok(Occupant::Same);
     }
@@ -557,11 +560,12 @@ fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
         .map_err(ArchiveError::io("fsync folder", dir))
 }
 
-/// SHA-256 of a file, lowercase hex, read in 1 MiB pieces.
-fn sha256_of(path: &Path) -> io::Result<String> {
+/// SHA-256 (lowercase hex) and length of a file, read in 1 MiB pieces; blocking.
+pub fn file_sha256(path: &Path) -> io::Result<(String, u64)> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1024 * 1024];
+    let mut len = 0u64;
     loop {
         let n = match file.read(&mut buf) {
             Ok(0) => break,
@@ -570,6 +574,7 @@ fn sha256_of(path: &Path) -> io::Result<String> {
             Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
+        len += n as u64;
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok((hex::encode(hasher.finalize()), len))
 }

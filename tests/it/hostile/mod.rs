@@ -336,6 +336,25 @@ pub mod benign {
         }
     }
 
+    /// The one report's one item, as [`cloud`] serves it.
+    pub const BODY: &[u8] = b"tenant,usage\nacme,42\n";
+
+    /// A whole well-behaved cloud: [`route`], and `REPORT` storing `item-1` ([`BODY`]).
+    pub fn cloud(r: &Request) -> Reply {
+        if let Some(reply) = route(r) {
+            return reply;
+        }
+        match r.path.as_str() {
+            p if p == format!("/api/2/reports/{}/stored", super::REPORT) => {
+                stored(&[("item-1", Some(BODY.len() as u64))])
+            }
+            p if p == format!("/api/2/reports/{}/stored/item-1", super::REPORT) => {
+                Reply::full(200, &[("content-type", "text/csv")], BODY)
+            }
+            _ => not_found(),
+        }
+    }
+
     pub fn not_found() -> Reply {
         Reply::json(
             404,

@@ -8,26 +8,12 @@ use std::time::{Duration, Instant};
 use super::{Hostile, HostileApp, REPORT, Reply, Request, Step, benign, chunk, run_measured};
 use crate::support::{run, sha256_hex};
 
-const BODY: &[u8] = b"tenant,usage\nacme,42\n";
+use benign::BODY;
 
 /// The harness itself: a well-behaved script is archived byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_well_behaved_script_is_archived_byte_for_byte() {
-    let server = Hostile::start(|r| {
-        if let Some(reply) = benign::route(r) {
-            return reply;
-        }
-        match r.path.as_str() {
-            p if p == format!("/api/2/reports/{REPORT}/stored") => {
-                benign::stored(&[("item-1", Some(BODY.len() as u64))])
-            }
-            p if p == format!("/api/2/reports/{REPORT}/stored/item-1") => {
-                Reply::full(200, &[("content-type", "text/csv")], BODY)
-            }
-            _ => benign::not_found(),
-        }
-    })
-    .await;
+    let server = Hostile::start(benign::cloud).await;
     let app = HostileApp::new(&server.base_url, "", "", "");
     let (code, _, text) = run(&mut app.bin(&["once"]));
     assert_eq!(code, Some(0), "{text}");

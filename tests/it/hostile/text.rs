@@ -10,7 +10,7 @@ use super::{
     CLIENT_ID, Hostile, HostileApp, REPORT, Reply, Request, SECRET, TENANT, TOKEN, benign,
 };
 
-const BODY: &[u8] = b"tenant,usage\nacme,42\n";
+use benign::BODY;
 const REPORT2: &str = "7b8c9d0e-0000-4000-8000-000000000003";
 /// The timestamp a forged line would start with; ours are never this old.
 const FORGED_TS: &str = "1999-12-31T23:59:59.000000Z";
@@ -138,26 +138,11 @@ async fn hooks() -> Hostile {
     Hostile::start(|_| Reply::full(200, &[], b"ok")).await
 }
 
-fn well_behaved(r: &Request) -> Reply {
-    if let Some(reply) = benign::route(r) {
-        return reply;
-    }
-    match r.path.as_str() {
-        p if p == format!("/api/2/reports/{REPORT}/stored") => {
-            benign::stored(&[("item-1", Some(BODY.len() as u64))])
-        }
-        p if p == format!("/api/2/reports/{REPORT}/stored/item-1") => {
-            Reply::full(200, &[("content-type", "text/csv")], BODY)
-        }
-        _ => benign::not_found(),
-    }
-}
-
 // ---- 5. TLS or loopback ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plain_http_base_url_off_loopback_exits_2_unless_allow_http_which_warns_and_runs() {
-    let server = Hostile::start(well_behaved).await;
+    let server = Hostile::start(benign::cloud).await;
     let port = server.base_url.rsplit(':').next().expect("port").to_owned();
     // 0.0.0.0 is not a loopback address to the config, yet Linux connects it to this host:
     // a non-loopback http:// URL that still reaches the test server.
