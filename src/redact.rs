@@ -69,6 +69,11 @@ fn register_forms(secret: &str, partial: bool) {
             registry.fixed.push(Secret { text, partial });
         }
     }
+    // Longest first, once here rather than at every scrub (every log field is scrubbed):
+    // a URL that contains another is replaced whole.
+    registry
+        .fixed
+        .sort_by_key(|s| std::cmp::Reverse(s.text.len()));
 }
 
 /// Registers a client secret and the credential HTTP Basic makes of it.
@@ -128,14 +133,12 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
     }
     let registry = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
     let mut out = Cow::Borrowed(text);
-    // URLs whole, longest first (a URL that contains another is replaced whole).
-    let mut whole: Vec<&str> = registry
+    // URLs whole, longest first (the registry keeps them in that order).
+    let whole = registry
         .fixed
         .iter()
         .filter(|s| !s.partial)
-        .map(|s| s.text.as_str())
-        .collect();
-    whole.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        .map(|s| s.text.as_str());
     for secret in whole {
         if out.contains(secret) {
             out = Cow::Owned(out.replace(secret, REDACTED));

@@ -373,24 +373,25 @@ impl FakeCloud {
 
     /// Sets the status outright and cancels any pending automatic flip, so it sticks.
     pub fn set_status(&self, report_id: &str, stored_id: &str, st: FakeStatus) {
-        let mut state = self.lock();
-        let item = state
-            .report_mut(report_id)
-            .and_then(|r| r.stored.iter_mut().find(|s| s.id == stored_id));
-        if let Some(item) = item {
-            item.spec.status = st;
-            item.spec.saved_after_listings = None;
-        }
+        self.change_item(report_id, stored_id, |spec| {
+            spec.status = st;
+            spec.saved_after_listings = None;
+        });
     }
 
     /// What the listing states as the item's `size` from now on.
     pub fn set_listed_size(&self, report_id: &str, stored_id: &str, size: ListedSize) {
+        self.change_item(report_id, stored_id, |spec| spec.listed_size = size);
+    }
+
+    /// Changes one stored item's spec in place; nothing happens if there is no such item.
+    fn change_item(&self, report_id: &str, stored_id: &str, change: impl FnOnce(&mut FakeStored)) {
         let mut state = self.lock();
         let item = state
             .report_mut(report_id)
             .and_then(|r| r.stored.iter_mut().find(|s| s.id == stored_id));
         if let Some(item) = item {
-            item.spec.listed_size = size;
+            change(&mut item.spec);
         }
     }
 
