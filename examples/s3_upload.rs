@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
     ))?;
     let state = tempfile::tempdir()?;
     let ledger = Ledger::open(&state.path().join("ledger.db"), Duration::from_secs(10)).await?;
-    let objects = ObjectTarget::build(&settings, None, &HttpSettings::default(), ledger)?;
+    let objects = ObjectTarget::build(&settings, None, HttpSettings::default().options(), ledger)?;
     let path = std::path::Path::new(file);
     // The pass hashes while it downloads; here that is done before the clock starts.
     let mut hasher = Sha256::new();

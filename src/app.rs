@@ -13,8 +13,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::CloudClient;
-use crate::api::client::HttpOptions;
-use crate::api::retry::RetryPolicy;
 use crate::archive::{Archive, ArchiveError};
 use crate::config::Config;
 use crate::instance::{InstanceError, InstanceLock};
@@ -24,7 +22,7 @@ use crate::notify::NotifyError;
 use crate::pass::{PassContext, PassReport, run_pass};
 use crate::progress::Progress;
 use crate::reconcile::{ReconcileError, reconcile};
-use crate::retention::{Keep, PruneFrom, RetentionError, run_daily};
+use crate::retention::{PruneFrom, RetentionError, run_daily};
 use crate::s3::{ObjectTarget, S3Error};
 use crate::scheduler::{SchedulerError, run_scheduled};
 use crate::server::{self, ServerError};
@@ -180,22 +178,11 @@ impl Daemon {
             _ => None,
         };
         let cancel = CancellationToken::new();
-        let http = &settings.http;
-        let options = HttpOptions {
-            total: http.timeout,
-            connect: http.connect_timeout,
-            read: http.read_timeout,
-            retry: RetryPolicy {
-                retries: http.retries,
-                max_backoff: http.max_backoff,
-            },
-            requests_per_second: http.requests_per_second,
-            max_json: http.max_json_size,
-        };
+        let options = settings.http.options();
         let mut contexts = Vec::new();
         for account in &config.accounts {
             let client = CloudClient::new(
-                &account.base_url,
+                account.base_url.as_str(),
                 &account.client_id,
                 account.client_secret.clone(),
                 options,
@@ -212,7 +199,7 @@ impl Daemon {
                 cancel: cancel.clone(),
                 dry_run,
                 max_file_size: settings.archive.max_file_size,
-                failure_backoff: settings.http.failure_backoff,
+                failure_backoff: account.failure_backoff,
                 progress: Progress::hidden(),
                 health: Some(monitor.health.clone()),
             });
@@ -342,7 +329,7 @@ impl Daemon {
         let (Some(keep), Some(ledger)) = (&self.config.settings.archive.keep, &self.ledger) else {
             return Ok(None);
         };
-        let keep = Keep::parse(keep)?;
+        let keep = *keep;
         let stop = CancellationToken::new();
         let job = tokio::spawn(run_daily(
             ledger.clone(),
@@ -367,6 +354,13 @@ fn object_target(config: &Config, ledger: &Ledger) -> Result<Option<ObjectTarget
         .archive
         .s3
         .as_ref()
-        .map(|s3| ObjectTarget::build(s3, config.s3_keys.as_ref(), &settings.http, ledger.clone()))
+        .map(|s3| {
+            ObjectTarget::build(
+                s3,
+                config.s3_keys.as_ref(),
+                settings.http.options(),
+                ledger.clone(),
+            )
+        })
         .transpose()
 }

@@ -20,7 +20,7 @@ use crate::inspect::{self, ExportFormat, RowFilter};
 use crate::instance::InstanceLock;
 use crate::ledger::{ArchivedRow, Ledger, ObjectRef};
 use crate::progress::Progress;
-use crate::retention::{self, Keep, PruneFrom};
+use crate::retention::{self, PruneFrom};
 use crate::s3::ObjectTarget;
 use crate::verify;
 
@@ -271,9 +271,14 @@ async fn verify_objects(
         return Err(no_ledger(ledger_path));
     };
     let rows = ledger.live_rows().await.map_err(Failure::runtime)?;
-    let objects = ObjectTarget::build(s3, config.s3_keys.as_ref(), &config.settings.http, ledger)
-        .context("cannot set up the S3 target")
-        .map_err(Failure::runtime)?;
+    let objects = ObjectTarget::build(
+        s3,
+        config.s3_keys.as_ref(),
+        config.settings.http.options(),
+        ledger,
+    )
+    .context("cannot set up the S3 target")
+    .map_err(Failure::runtime)?;
     let progress = Progress::on_terminal("verifying");
     let mut report = objects
         .verify(rows, &progress)
@@ -299,12 +304,11 @@ pub async fn prune(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let config = load(config_path)?;
-    let Some(keep) = config.settings.archive.keep.as_deref() else {
+    let Some(keep) = config.settings.archive.keep else {
         return Err(Failure::config(anyhow::anyhow!(
             "archive.keep is not set, so nothing is ever pruned; set e.g. keep = \"7y\" under [archive]"
         )));
     };
-    let keep = Keep::parse(keep).map_err(Failure::config)?;
     let ledger_path = &config.settings.ledger.path;
     // Checked first: opening for writing would create an empty ledger (and its lock file).
     if !ledger_path.exists() {
@@ -336,7 +340,7 @@ pub async fn prune(
             ObjectTarget::build(
                 s3,
                 config.s3_keys.as_ref(),
-                &config.settings.http,
+                config.settings.http.options(),
                 ledger.clone(),
             )
             .context("cannot set up the S3 target")

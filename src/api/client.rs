@@ -93,20 +93,8 @@ impl Transient for ApiError {
     }
 }
 
-/// How the HTTP client behaves; built from `[http]`.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpOptions {
-    /// Whole request for the token and JSON calls; until the headers for downloads.
-    pub total: Duration,
-    pub connect: Duration,
-    /// Longest silence while a body streams.
-    pub read: Duration,
-    pub retry: RetryPolicy,
-    /// 0: no limit.
-    pub requests_per_second: f64,
-    /// Largest JSON body read.
-    pub max_json: u64,
-}
+/// How the HTTP client behaves: `[http]`, converted where it is defined.
+pub use crate::config::HttpOptions;
 
 /// One entry of a stored list: parsed, or why it could not be.
 pub type ListedItem = Result<StoredItem, Malformed>;
@@ -133,6 +121,7 @@ pub struct CloudClient {
     client_id: String,
     tokens: TokenSource,
     options: HttpOptions,
+    retry: RetryPolicy,
     rate: RateLimiter,
 }
 
@@ -161,6 +150,10 @@ impl CloudClient {
             client_id: client_id.to_owned(),
             tokens,
             options,
+            retry: RetryPolicy {
+                retries: options.retries,
+                max_backoff: options.max_backoff,
+            },
             rate: RateLimiter::new(options.requests_per_second),
         })
     }
@@ -171,15 +164,14 @@ impl CloudClient {
 
     /// Issues a token now: surfaces bad credentials before anything else is attempted.
     pub async fn authenticate(&self) -> Result<(), ApiError> {
-        self.options
-            .retry
+        self.retry
             .run("token", || self.tokens.token())
             .await
             .map(|_| ())
     }
 
     pub fn retry_policy(&self) -> RetryPolicy {
-        self.options.retry
+        self.retry
     }
 
     /// `GET /clients/{client_id}` → the tenant the API client belongs to.
@@ -250,8 +242,7 @@ impl CloudClient {
             segment("report id", report_id)?,
             segment("stored id", stored_id)?
         );
-        self.options
-            .retry
+        self.retry
             .run(&path, || async {
                 self.send(&path, true)
                     .await
@@ -261,8 +252,7 @@ impl CloudClient {
     }
 
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
-        self.options
-            .retry
+        self.retry
             .run(path, || async {
                 let (response, deadline) = self.send(path, false).await?;
                 let url = response.url().to_string();

@@ -50,19 +50,7 @@ pub struct S3Settings {
     /// Per-object Object Lock retention set on every object as it is written; the bucket
     /// must have Object Lock enabled (checked at start). Default: unset.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub object_lock: Option<ObjectLockSettings>,
-}
-
-/// `object_lock = { mode = "compliance", retain = "7y" }`: each object is locked from its
-/// upload until upload time + `retain`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ObjectLockSettings {
-    /// `"compliance"` (no one can shorten or remove it, not even the root account) or
-    /// `"governance"` (users with `s3:BypassGovernanceRetention` can).
-    pub mode: String,
-    /// How long each object stays locked: `"7y"`, `"18months"`, `"400d"`.
-    pub retain: String,
+    pub object_lock: Option<ObjectLock>,
 }
 
 /// Object Lock retention modes, as S3 spells them on the wire.
@@ -82,33 +70,36 @@ impl LockMode {
     }
 }
 
-/// `object_lock` checked: the mode and the span.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ObjectLock {
-    pub mode: LockMode,
-    pub retain: crate::retention::Keep,
+/// Written in any case (`"compliance"`, `"Governance"`); the error lists the two modes.
+impl<'de> Deserialize<'de> for LockMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match text.to_ascii_lowercase().as_str() {
+            "compliance" => Ok(Self::Compliance),
+            "governance" => Ok(Self::Governance),
+            _ => Err(serde::de::Error::custom(format!(
+                "{text:?} is not an Object Lock mode; use \"compliance\" or \"governance\""
+            ))),
+        }
+    }
 }
 
-impl ObjectLockSettings {
-    /// The checked form; the error says what is wrong with which field.
-    pub fn parse(&self) -> Result<ObjectLock, (&'static str, String)> {
-        let mode = match self.mode.to_ascii_lowercase().as_str() {
-            "compliance" => LockMode::Compliance,
-            "governance" => LockMode::Governance,
-            _ => {
-                return Err((
-                    "archive.s3.object_lock.mode",
-                    format!(
-                        "{:?} is not an Object Lock mode; use \"compliance\" or \"governance\"",
-                        self.mode
-                    ),
-                ));
-            }
-        };
-        let retain = crate::retention::Keep::parse(&self.retain)
-            .map_err(|e| ("archive.s3.object_lock.retain", e.to_string()))?;
-        Ok(ObjectLock { mode, retain })
+impl Serialize for LockMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.as_header().to_ascii_lowercase())
     }
+}
+
+/// `object_lock = { mode = "compliance", retain = "7y" }`: each object is locked from its
+/// upload until upload time + `retain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectLock {
+    /// `"compliance"` (no one can shorten or remove it, not even the root account) or
+    /// `"governance"` (users with `s3:BypassGovernanceRetention` can).
+    pub mode: LockMode,
+    /// How long each object stays locked: `"7y"`, `"18months"`, `"400d"`.
+    pub retain: Keep,
 }
 
 fn default_part_size() -> u64 {
@@ -253,10 +244,6 @@ pub(super) fn validate_s3(s: &Settings) -> Result<(), ConfigError> {
                 "missing: an access key needs both its id and its secret; set {missing}_file or {missing}_env, or neither to use the AWS_* environment chain"
             ),
         ));
-    }
-    if let Some(lock) = &s3.object_lock {
-        lock.parse()
-            .map_err(|(key, message)| invalid(key, message))?;
     }
     Ok(())
 }
@@ -475,10 +462,10 @@ mod tests {
             .as_ref()
             .unwrap();
         assert_eq!(
-            parsed.parse().unwrap(),
+            *parsed,
             ObjectLock {
                 mode: LockMode::Compliance,
-                retain: crate::retention::Keep {
+                retain: Keep {
                     months: 84,
                     days: 0,
                     hours: 0
@@ -506,6 +493,9 @@ mod tests {
     fn retention_works_with_s3() {
         let text = with_s3("bucket = \"acme\"").replace("dir = ", "keep = \"7y\"\ndir = ");
         let config = build(&text, None, &env_keys).expect("keep with [archive.s3] is valid");
-        assert_eq!(config.settings.archive.keep.as_deref(), Some("7y"));
+        assert_eq!(
+            config.settings.archive.keep,
+            Some(Keep::parse("7y").unwrap())
+        );
     }
 }

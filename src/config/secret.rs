@@ -7,14 +7,13 @@ pub(super) fn resolve_account(
     i: usize,
     a: &AccountSettings,
     defaults: &AccountDefaults,
+    failure_backoff: Duration,
     lookup: EnvLookup<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<Account, ConfigError> {
-    let base_url = normalize_base_url(&a.base_url)
-        .map_err(|m| invalid(format!("accounts[{i}].base_url"), m))?;
     Ok(Account {
         name: a.name.clone(),
-        base_url,
+        base_url: a.base_url.clone(),
         client_id: a.client_id.trim().to_owned(),
         client_secret: resolve_secret(i, a, lookup, warnings)?,
         reports: a.reports.clone(),
@@ -27,6 +26,7 @@ pub(super) fn resolve_account(
             .formats
             .clone()
             .unwrap_or_else(|| defaults.formats.clone()),
+        failure_backoff: a.failure_backoff.unwrap_or(failure_backoff),
     })
 }
 

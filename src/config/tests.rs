@@ -97,7 +97,7 @@ fn a_missing_required_key_names_it_with_its_index() {
     let err = parse_err(&text.replacen("\"eu2\"", "\"a\"", 1));
     assert!(err.starts_with("accounts[1].client_id: missing"), "{err}");
     let err = parse_err(&one_account("concurrency = -1"));
-    assert!(err.contains("`accounts[0].concurrency`"), "{err}");
+    assert!(err.starts_with("accounts[0].concurrency: "), "{err}");
 }
 
 #[test]
@@ -575,4 +575,75 @@ fn config_secrets_are_registered_for_scrubbing() {
     );
     let scrubbed = crate::redact::scrub(&format!("a {secret} b Basic {basic}")).into_owned();
     assert_eq!(scrubbed, "a [redacted] b Basic [redacted]");
+}
+
+#[test]
+fn values_with_rules_of_their_own_are_parsed_as_the_file_is_read_and_name_their_key() {
+    let config = parse_str(&format!(
+        "[archive]\nkeep = \"18months\"\n{}",
+        one_account("").replace("acronis.com\"", "acronis.com/api/2/\"")
+    ))
+    .unwrap();
+    assert_eq!(
+        config.settings.archive.keep,
+        Some(Keep::parse("1y 6mo").unwrap())
+    );
+    assert_eq!(
+        config.settings.accounts[0].base_url.as_str(),
+        "https://eu2-cloud.acronis.com"
+    );
+    assert!(config.effective_toml().contains("keep = \"1y 6mo\""));
+    let err = parse_err(&format!("[archive]\nkeep = \"6m\"\n{}", one_account("")));
+    assert!(err.starts_with("archive.keep: "), "{err}");
+    assert!(err.contains("write `mo` for months"), "{err}");
+    let err = parse_err(&one_account("").replace("https://", "ftp://"));
+    assert!(err.starts_with("accounts[0].base_url: "), "{err}");
+    let err = parse_err(&format!(
+        "[archive]\nmax_file_size = \"lots\"\n{}",
+        one_account("")
+    ));
+    assert!(
+        err.starts_with("archive.max_file_size: invalid size"),
+        "{err}"
+    );
+}
+
+#[test]
+fn failure_backoff_moved_to_defaults_and_the_old_key_still_works_with_a_warning() {
+    let config = parse_str(&one_account("")).unwrap();
+    assert_eq!(config.accounts[0].failure_backoff, Duration::from_secs(600));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+
+    let text = format!("[defaults]\nfailure_backoff = \"1h\"\n{}", one_account(""));
+    let config = parse_str(&text).unwrap();
+    assert_eq!(
+        config.accounts[0].failure_backoff,
+        Duration::from_secs(3600)
+    );
+    let text = format!(
+        "[defaults]\nfailure_backoff = \"1h\"\n{}",
+        one_account("failure_backoff = \"5m\"")
+    );
+    assert_eq!(
+        parse_str(&text).unwrap().accounts[0].failure_backoff,
+        Duration::from_secs(300)
+    );
+
+    let old = format!("[http]\nfailure_backoff = \"1s\"\n{}", one_account(""));
+    let config = parse_str(&old).unwrap();
+    assert_eq!(config.accounts[0].failure_backoff, Duration::from_secs(1));
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(
+        config.warnings[0].contains("moved to [defaults] failure_backoff"),
+        "{:?}",
+        config.warnings
+    );
+    assert!(config.effective_toml().contains("[defaults]\nschedule"));
+
+    let both = format!(
+        "[defaults]\nfailure_backoff = \"1h\"\n[http]\nfailure_backoff = \"1s\"\n{}",
+        one_account("")
+    );
+    let err = parse_err(&both);
+    assert!(err.starts_with("http.failure_backoff: has moved"), "{err}");
 }

@@ -102,9 +102,6 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
             ));
         }
     }
-    if let Some(keep) = &s.archive.keep {
-        crate::retention::Keep::parse(keep).map_err(|e| invalid("archive.keep", e.to_string()))?;
-    }
     validate_s3(s)?;
     check_schedule("defaults.schedule", &s.defaults.schedule)?;
     check_concurrency("defaults.concurrency", s.defaults.concurrency)?;
@@ -144,9 +141,9 @@ pub(super) fn validate_account(i: usize, a: &AccountSettings) -> Result<(), Conf
             ),
         ));
     }
-    let base_url = normalize_base_url(&a.base_url).map_err(|m| invalid(key("base_url"), m))?;
+    let base_url = a.base_url.as_str();
     if !a.allow_http
-        && let Some(host) = plain_http_host(&base_url)
+        && let Some(host) = plain_http_host(base_url)
     {
         return Err(invalid(
             key("base_url"),
@@ -222,47 +219,12 @@ pub(super) fn validate_account(i: usize, a: &AccountSettings) -> Result<(), Conf
     Ok(())
 }
 
-/// The host of a plain `http://` URL whose host is not loopback; `None` for `https://`
-/// and for `127.0.0.0/8`, `::1` (and `::ffff:127.x.y.z`) and `localhost`, which never leave
-/// the machine.
-pub(super) fn plain_http_host(url: &str) -> Option<String> {
-    let url = url.trim();
-    let scheme = url.get(..7)?;
-    if !scheme.eq_ignore_ascii_case("http://") {
-        return None;
-    }
-    let rest = &url[7..];
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(bracketed) = host_port.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        host_port.split(':').next().unwrap_or_default()
-    };
-    (!is_loopback_host(host)).then(|| host.to_ascii_lowercase())
-}
-
-/// `localhost`, or an IP address of the loopback interface.
-pub(super) fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_end_matches('.');
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(v4)) => v4.is_loopback(),
-        Ok(std::net::IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Err(_) => false,
-    }
-}
-
 /// The warnings that a plain `http://` allowed with `allow_http = true` earns at every
 /// start: it works, and it sends what should be secret readable over the network.
 pub(super) fn plain_http_warnings(s: &Settings) -> Vec<String> {
     let mut warnings = Vec::new();
     for (i, a) in s.accounts.iter().enumerate() {
-        if let Some(host) = plain_http_host(&a.base_url) {
+        if let Some(host) = plain_http_host(a.base_url.as_str()) {
             warnings.push(format!(
                 "accounts[{i}].base_url: plain http:// to {host} (allow_http = true): the client secret, the bearer token and every report cross the network unencrypted; switch to https:// as soon as you can"
             ));
@@ -293,12 +255,6 @@ pub(super) fn plain_http_warnings(s: &Settings) -> Vec<String> {
         ));
     }
     warnings
-}
-
-/// An http(s) URL with a host; query strings are allowed (notification URLs may carry them).
-pub(super) fn is_http_url_with_query(raw: &str) -> bool {
-    let without_query = raw.split(['?', '#']).next().unwrap_or_default();
-    !raw.chars().any(char::is_whitespace) && normalize_base_url(without_query).is_ok()
 }
 
 pub(super) fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -366,47 +322,27 @@ pub(super) fn check_formats(key: &str, formats: &[String]) -> Result<(), ConfigE
     Ok(())
 }
 
-/// `https://host[:port][/path]` with no query, fragment or credentials; returns it without a
-/// trailing `/` and without a trailing `/api/2`.
-pub(super) fn normalize_base_url(raw: &str) -> Result<String, String> {
-    let url = raw.trim();
-    let lower = url.to_ascii_lowercase();
-    let scheme = ["https://", "http://"]
-        .into_iter()
-        .find(|s| lower.starts_with(s))
-        .ok_or_else(|| {
-            format!(
-                "{url:?} is not an http(s) URL; write it like \"https://eu2-cloud.acronis.com\""
-            )
-        })?;
-    if url.contains(['?', '#']) || url.chars().any(char::is_whitespace) {
-        return Err(format!(
-            "{url:?} must not contain a query, a fragment or spaces; give only the data-center URL"
-        ));
-    }
-    let rest = &url[scheme.len()..];
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    if authority.contains('@') {
-        return Err(
-            "must not contain credentials; set client_id and a client secret instead".to_owned(),
-        );
-    }
-    let host_ok = match authority.rsplit_once(':') {
-        _ if authority.starts_with('[') => authority.ends_with(']') || authority.contains("]:"),
-        Some((host, port)) => {
-            !host.is_empty() && !port.is_empty() && port.chars().all(|c| c.is_ascii_digit())
+/// The first wait of an item that keeps failing when neither `[defaults]` nor `[http]` says.
+pub(super) const DEFAULT_FAILURE_BACKOFF: Duration = Duration::from_secs(600);
+
+/// `failure_backoff` moved from `[http]` (it is a pass policy) to `[defaults]`: the old key
+/// still works, with a warning saying where it goes; both at once is a contradiction.
+pub(super) fn failure_backoff(
+    s: &Settings,
+    warnings: &mut Vec<String>,
+) -> Result<Duration, ConfigError> {
+    match (s.defaults.failure_backoff, s.http.failure_backoff) {
+        (Some(_), Some(_)) => Err(invalid(
+            "http.failure_backoff",
+            "has moved to defaults.failure_backoff, which is set too; remove it from [http]",
+        )),
+        (None, Some(old)) => {
+            warnings.push(
+                "http.failure_backoff has moved to [defaults] failure_backoff; it is still read from [http] for now, move it"
+                    .to_owned(),
+            );
+            Ok(old)
         }
-        None => !authority.is_empty(),
-    };
-    if !host_ok {
-        return Err(format!(
-            "{url:?} has no valid host; write it like \"https://eu2-cloud.acronis.com\""
-        ));
+        (value, None) => Ok(value.unwrap_or(DEFAULT_FAILURE_BACKOFF)),
     }
-    let path = path.trim_end_matches('/');
-    let path = path
-        .strip_suffix("/api/2")
-        .unwrap_or(path)
-        .trim_end_matches('/');
-    Ok(format!("{}{authority}{path}", &lower[..scheme.len()]))
 }

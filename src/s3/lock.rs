@@ -313,8 +313,8 @@ fn ok_or_refused(reply: Reply, action: &'static str, key: &str) -> Result<Reply,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Keep;
     use crate::config::LockMode;
-    use crate::retention::Keep;
     use chrono::TimeZone;
 
     #[test]

@@ -29,7 +29,7 @@ use object_store::{ClientOptions, ObjectStoreExt, RetryConfig};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use crate::config::{HttpSettings, ObjectLock, S3Keys, S3Settings};
+use crate::config::{HttpOptions, ObjectLock, S3Keys, S3Settings};
 use crate::ledger::{Ledger, LedgerError, ObjectRef};
 
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +132,7 @@ impl ObjectTarget {
     pub fn build(
         s3: &S3Settings,
         keys: Option<&S3Keys>,
-        http: &HttpSettings,
+        http: HttpOptions,
         ledger: Ledger,
     ) -> Result<Self, S3Error> {
         // from_env first so AWS_* variables (region, session token, web identity …) fill
@@ -146,8 +146,8 @@ impl ObjectTarget {
             .with_checksum_algorithm(Checksum::SHA256)
             .with_client_options(
                 ClientOptions::new()
-                    .with_timeout(http.timeout)
-                    .with_connect_timeout(http.connect_timeout),
+                    .with_timeout(http.total)
+                    .with_connect_timeout(http.connect),
             )
             .with_retry(RetryConfig {
                 max_retries: http.retries as usize,
@@ -173,15 +173,7 @@ impl ObjectTarget {
             .get_config_value(&AmazonS3ConfigKey::Endpoint)
             .map(|e| e.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
-        let lock = s3
-            .object_lock
-            .as_ref()
-            .map(|l| l.parse())
-            .transpose()
-            .map_err(|(_, reason)| S3Error::ObjectLock {
-                bucket: s3.bucket.clone(),
-                reason,
-            })?;
+        let lock = s3.object_lock;
         let encryption = match &lock {
             Some(_) => lock::encryption_headers(|name| {
                 let key = name.parse::<AmazonS3ConfigKey>().ok()?;
@@ -197,15 +189,15 @@ impl ObjectTarget {
         let chain = builder.clone().build().map_err(S3Error::Build)?;
         let bounded = credentials::BoundedCredentials {
             inner: chain.credentials().clone(),
-            wait: http.connect_timeout.saturating_mul(2),
+            wait: http.connect.saturating_mul(2),
         };
         let store = builder
             .with_credentials(Arc::new(bounded))
             .build()
             .map_err(S3Error::Build)?;
         let client = reqwest::Client::builder()
-            .timeout(http.timeout)
-            .connect_timeout(http.connect_timeout)
+            .timeout(http.total)
+            .connect_timeout(http.connect)
             .build()
             .map_err(|e| {
                 S3Error::Build(object_store::Error::Generic {
