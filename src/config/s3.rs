@@ -151,6 +151,14 @@ pub(super) fn validate_s3(s: &Settings) -> Result<(), ConfigError> {
             ),
         ));
     }
+    check_names(s3)?;
+    check_endpoint(s3)?;
+    check_parts(s3)?;
+    check_key_sources(s3)
+}
+
+/// The prefix and region as S3 names them (the bucket is checked first, above).
+fn check_names(s3: &S3Settings) -> Result<(), ConfigError> {
     // Keys are sent as written (no percent-encoding to get wrong in our own signed
     // requests): the prefix keeps to the characters archive paths use.
     let prefix = s3.key_prefix();
@@ -181,6 +189,11 @@ pub(super) fn validate_s3(s: &Settings) -> Result<(), ConfigError> {
             format!("{region:?} is not a region name; write it like \"eu-central-1\""),
         ));
     }
+    Ok(())
+}
+
+/// An http(s) URL; plain http only to loopback unless allowed.
+fn check_endpoint(s3: &S3Settings) -> Result<(), ConfigError> {
     if let Some(endpoint) = &s3.endpoint {
         let endpoint =
             normalize_base_url(endpoint).map_err(|m| invalid("archive.s3.endpoint", m))?;
@@ -196,6 +209,11 @@ pub(super) fn validate_s3(s: &Settings) -> Result<(), ConfigError> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Multipart uploads: S3's part limits and a bounded number in flight.
+fn check_parts(s3: &S3Settings) -> Result<(), ConfigError> {
     if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&s3.part_size) {
         return Err(invalid(
             "archive.s3.part_size",
@@ -211,6 +229,11 @@ pub(super) fn validate_s3(s: &Settings) -> Result<(), ConfigError> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// Each access key from at most one source, and both halves of the pair or neither.
+fn check_key_sources(s3: &S3Settings) -> Result<(), ConfigError> {
     for (field, file, env) in [
         (
             "access_key_id",

@@ -56,6 +56,16 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
             "must be greater than 0, e.g. \"10GiB\"",
         ));
     }
+    check_output(s)?;
+    validate_s3(s)?;
+    check_schedule("defaults.schedule", &s.defaults.schedule)?;
+    check_concurrency("defaults.concurrency", s.defaults.concurrency)?;
+    check_formats("defaults.formats", &s.defaults.formats)?;
+    check_accounts(&s.accounts)
+}
+
+/// `[log]`, `[server]` and `[notify]`: what the daemon tells, and where.
+fn check_output(s: &Settings) -> Result<(), ConfigError> {
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&s.log.level) {
         return Err(invalid(
             "log.level",
@@ -102,18 +112,19 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
             ));
         }
     }
-    validate_s3(s)?;
-    check_schedule("defaults.schedule", &s.defaults.schedule)?;
-    check_concurrency("defaults.concurrency", s.defaults.concurrency)?;
-    check_formats("defaults.formats", &s.defaults.formats)?;
-    if s.accounts.is_empty() {
+    Ok(())
+}
+
+/// At least one account, each valid, no two with one name.
+fn check_accounts(accounts: &[AccountSettings]) -> Result<(), ConfigError> {
+    if accounts.is_empty() {
         return Err(invalid(
             "accounts",
             "no account configured; add an [[accounts]] block (see config/example.toml)",
         ));
     }
     let mut seen: HashMap<&str, usize> = HashMap::new();
-    for (i, a) in s.accounts.iter().enumerate() {
+    for (i, a) in accounts.iter().enumerate() {
         validate_account(i, a)?;
         if let Some(first) = seen.insert(&a.name, i) {
             return Err(invalid(
@@ -158,6 +169,32 @@ pub(super) fn validate_account(i: usize, a: &AccountSettings) -> Result<(), Conf
             "must not be empty; set the API client's ID",
         ));
     }
+    check_secret_source(i, a)?;
+    for (n, report) in a.reports.iter().enumerate() {
+        if !matches_charset(report, 64, |c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(invalid(
+                format!("accounts[{i}].reports[{n}]"),
+                format!(
+                    "{report:?} is not a report ID; use the report's UUID (1 to 64 of A-Z, a-z, 0-9 and '-')"
+                ),
+            ));
+        }
+    }
+    if let Some(schedule) = &a.schedule {
+        check_schedule(&key("schedule"), schedule)?;
+    }
+    if let Some(concurrency) = a.concurrency {
+        check_concurrency(&key("concurrency"), concurrency)?;
+    }
+    if let Some(formats) = &a.formats {
+        check_formats(&key("formats"), formats)?;
+    }
+    Ok(())
+}
+
+/// Exactly one source for the client secret, and a credential name systemd and Docker take.
+fn check_secret_source(i: usize, a: &AccountSettings) -> Result<(), ConfigError> {
+    let key = |field: &str| format!("accounts[{i}].{field}");
     let sources: Vec<&str> = [
         ("client_secret", a.client_secret.is_some()),
         ("client_secret_file", a.client_secret_file.is_some()),
@@ -196,25 +233,6 @@ pub(super) fn validate_account(i: usize, a: &AccountSettings) -> Result<(), Conf
                 "{name:?} is not a credential name; use the NAME of LoadCredential=NAME:… or of a Docker secret (1 to 64 of A-Z, a-z, 0-9, '-', '_', '.'; not starting with '.')"
             ),
         ));
-    }
-    for (n, report) in a.reports.iter().enumerate() {
-        if !matches_charset(report, 64, |c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(invalid(
-                format!("accounts[{i}].reports[{n}]"),
-                format!(
-                    "{report:?} is not a report ID; use the report's UUID (1 to 64 of A-Z, a-z, 0-9 and '-')"
-                ),
-            ));
-        }
-    }
-    if let Some(schedule) = &a.schedule {
-        check_schedule(&key("schedule"), schedule)?;
-    }
-    if let Some(concurrency) = a.concurrency {
-        check_concurrency(&key("concurrency"), concurrency)?;
-    }
-    if let Some(formats) = &a.formats {
-        check_formats(&key("formats"), formats)?;
     }
     Ok(())
 }
