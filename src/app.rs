@@ -22,10 +22,10 @@ use crate::notify::NotifyError;
 use crate::pass::{PassContext, PassReport, run_pass};
 use crate::progress::Progress;
 use crate::reconcile::{ReconcileError, reconcile};
-use crate::retention::{PruneFrom, RetentionError, run_daily};
-use crate::s3::{ObjectTarget, S3Error};
+use crate::retention::{RetentionError, run_daily};
 use crate::scheduler::{SchedulerError, run_scheduled};
 use crate::server::{self, ServerError};
+use crate::store::{Store, StoreError};
 use crate::systemd;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub enum AppError {
     #[error(transparent)]
     Retention(#[from] RetentionError),
     #[error(transparent)]
-    Objects(#[from] S3Error),
+    Store(#[from] StoreError),
 }
 
 impl AppError {
@@ -61,7 +61,7 @@ impl AppError {
     #[must_use]
     pub fn is_config(&self) -> bool {
         match self {
-            Self::Objects(e) => e.is_config(),
+            Self::Store(e) => e.is_config(),
             // `.partial` or `.quarantine` is a link or a file: only the operator can fix it.
             Self::Archive(e) => e.is_config(),
             _ => false,
@@ -89,67 +89,28 @@ pub struct Daemon {
     monitor: Monitor,
     dry_run: bool,
     listener: Option<TcpListener>,
-    /// Where prune deletes: the archive dir or the bucket.
-    prune_from: PruneFrom,
+    /// Where the archive is kept: what retention prunes and what is cleared at shutdown.
+    store: Store,
 }
 
 impl Daemon {
     pub async fn build(config: Config, mode: Mode) -> Result<Self, AppError> {
         let settings = &config.settings;
         let dry_run = mode == Mode::DryRun;
-        let (lock, ledger, archive) = if dry_run {
+        let (lock, ledger, store) = if dry_run {
             let ledger = Ledger::open_read_only(&settings.ledger.path).await?;
-            let mut archive = Archive::at(&settings.archive.dir, settings.archive.keep_compressed);
             // Not to upload (a dry run writes nothing) but so the pass knows the archived
             // files are objects and does not count them missing from the staging folder.
-            if let Some(ledger) = &ledger
-                && let Some(objects) = object_target(&config, ledger)?
-            {
-                archive = archive.with_objects(Arc::new(objects));
-            }
-            (None, ledger, archive)
+            let store = Store::view(&config, ledger.as_ref())?;
+            (None, ledger, store)
         } else {
-            // Before anything is touched: opening the archive clears `.partial/`, which
-            // would break a daemon already running on it. Both the ledger and the archive:
-            // one archive belongs to one daemon, whichever ledger it was given.
-            let lock = InstanceLock::acquire(&settings.ledger.path, &settings.archive.dir)?;
-            // The archive first: a `.partial` or `.quarantine` that is not its own folder
-            // stops the start before anything else (the ledger) is created.
-            // With [archive.s3] the folder only stages downloads in `.partial/`.
-            let mut archive =
-                Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
-            let ledger = Ledger::open(&settings.ledger.path, settings.ledger.busy_timeout).await?;
-            let interrupted = ledger.mark_interrupted_passes().await?;
-            if interrupted > 0 {
-                tracing::warn!(
-                    interrupted,
-                    "the previous run stopped in the middle of a pass; its items are fetched again as needed"
-                );
-            }
-            if let Some(objects) = object_target(&config, &ledger)? {
-                // Not fatal: an instance role may answer a moment later (exit 2 would stop
-                // systemd from restarting us); uploads fail with the same words meanwhile.
-                if let Err(e) = objects.check_credentials().await {
-                    tracing::warn!(error.message = %e, "no S3 credentials now; uploads fail until there are");
-                }
-                match objects.check_object_lock().await {
-                    Err(e) if e.is_config() => return Err(e.into()),
-                    // Unreachable now says nothing about the bucket; a locked PUT to a
-                    // bucket without Object Lock is refused by S3 all the same.
-                    Err(e) => {
-                        tracing::warn!(error.message = %e, "cannot check the bucket's Object Lock now; uploads go ahead and S3 refuses them if it cannot lock");
-                    }
-                    Ok(()) => {}
-                }
-                objects.abort_leftover_uploads().await?;
-                archive = archive.with_objects(Arc::new(objects));
-            }
+            let (lock, ledger, store) = open_for_writing(&config).await?;
             // The whole archive against the whole ledger costs time in proportion to
             // years of reports: the service does it once as it starts; a one-shot run,
             // started often, leaves it to `verify`, and every pass still restores the files
-            // of the items the cloud lists. (The local walk means nothing for S3.)
-            if mode == Mode::Service && archive.objects().is_none() {
-                let found = reconcile(&ledger, &archive).await?;
+            // of the items the cloud lists.
+            if mode == Mode::Service {
+                let found = reconcile(&ledger, &store).await?;
                 if !found.missing.is_empty() || !found.untracked.is_empty() {
                     tracing::warn!(
                         missing = found.missing.len(),
@@ -158,13 +119,8 @@ impl Daemon {
                     );
                 }
             }
-            (Some(lock), Some(ledger), archive)
+            (Some(lock), Some(ledger), store)
         };
-        let prune_from = match archive.objects() {
-            Some(objects) => PruneFrom::Bucket(objects.clone()),
-            None => PruneFrom::Dir(settings.archive.dir.clone()),
-        };
-        let archive = Arc::new(archive);
         let last_outcomes = match (&ledger, dry_run) {
             (Some(ledger), false) => ledger.last_outcomes().await?,
             _ => Vec::new(),
@@ -195,7 +151,7 @@ impl Daemon {
                 account: account.clone(),
                 client: Arc::new(client),
                 ledger: ledger.clone(),
-                archive: archive.clone(),
+                store: store.clone(),
                 cancel: cancel.clone(),
                 dry_run,
                 max_file_size: settings.archive.max_file_size,
@@ -213,7 +169,7 @@ impl Daemon {
             monitor,
             dry_run,
             listener,
-            prune_from,
+            store,
         })
     }
 
@@ -236,6 +192,11 @@ impl Daemon {
     /// One pass context per selected account.
     pub fn contexts(&self) -> &[PassContext] {
         &self.contexts
+    }
+
+    /// Where the archive is kept.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     pub fn ledger(&self) -> Option<&Ledger> {
@@ -266,7 +227,6 @@ impl Daemon {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), AppError> {
         let grace = self.config.settings.daemon.shutdown_grace;
-        let archive = self.contexts.first().map(|c| c.archive.clone());
         let retention = self.start_retention()?;
         let stop_background = CancellationToken::new();
         if let Some(listener) = self.listener {
@@ -309,10 +269,7 @@ impl Daemon {
         }
         // Clean up whether or not the scheduler failed: no temp file and no open ledger
         // outlive the daemon.
-        let cleared = match archive {
-            Some(archive) => archive.clear_partial().await.map(|_| ()),
-            None => Ok(()),
-        };
+        let cleared = self.store.clear_partial().await.map(|_| ());
         if let Some(ledger) = &self.ledger {
             ledger.close().await;
         }
@@ -333,7 +290,7 @@ impl Daemon {
         let stop = CancellationToken::new();
         let job = tokio::spawn(run_daily(
             ledger.clone(),
-            self.prune_from.clone(),
+            self.store.clone(),
             keep,
             stop.clone(),
         ));
@@ -347,20 +304,26 @@ impl Daemon {
     }
 }
 
-/// The S3 target `[archive.s3]` asks for, if any.
-fn object_target(config: &Config, ledger: &Ledger) -> Result<Option<ObjectTarget>, S3Error> {
+/// What every writing run opens first, in this order: the instance lock (before anything is
+/// touched: opening the archive clears `.partial/`, which would break a daemon already
+/// running on it; both the ledger and the archive, since one archive belongs to one daemon
+/// whichever ledger it was given), the store (a `.partial` or `.quarantine` that is not its
+/// own folder stops the start before the ledger is created), the ledger, and the store's
+/// start-up checks.
+pub async fn open_for_writing(config: &Config) -> Result<(InstanceLock, Ledger, Store), AppError> {
     let settings = &config.settings;
-    settings
-        .archive
-        .s3
-        .as_ref()
-        .map(|s3| {
-            ObjectTarget::build(
-                s3,
-                config.s3_keys.as_ref(),
-                settings.http.options(),
-                ledger.clone(),
-            )
-        })
-        .transpose()
+    let lock = InstanceLock::acquire(&settings.ledger.path, &settings.archive.dir)?;
+    // Opened without the bucket first: the bucket's client needs the ledger.
+    let folder = Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;
+    let ledger = Ledger::open(&settings.ledger.path, settings.ledger.busy_timeout).await?;
+    let interrupted = ledger.mark_interrupted_passes().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "the previous run stopped in the middle of a pass; its items are fetched again as needed"
+        );
+    }
+    let store = Store::with_folder(folder, config, &ledger)?;
+    store.prepare().await?;
+    Ok((lock, ledger, store))
 }

@@ -36,6 +36,7 @@ pub mod retention;
 pub mod s3;
 pub mod scheduler;
 pub mod server;
+pub mod store;
 pub mod systemd;
 pub mod telemetry;
 pub mod untrusted;

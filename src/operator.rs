@@ -8,20 +8,20 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
 
 use crate::app::{Daemon, Mode};
+use crate::archive::Archive;
 use crate::cli::{Failure, load, start_telemetry};
 use crate::config::{Config, LogFormat};
 use crate::inspect::{self, ExportFormat, RowFilter};
 use crate::instance::InstanceLock;
 use crate::ledger::{ArchivedRow, Ledger, ObjectRef};
 use crate::progress::Progress;
-use crate::retention::{self, PruneFrom};
-use crate::s3::ObjectTarget;
+use crate::retention;
+use crate::store::Store;
 use crate::verify;
 
 /// Where an archive is when it is not where the config says (a copy, a restore).
@@ -86,10 +86,6 @@ fn resolve(config_path: Option<&Path>, location: &Location) -> Result<Resolved, 
         archive: config.settings.archive.dir.clone(),
         config: Some(config),
     })
-}
-
-async fn read_rows(ledger_path: &Path) -> Result<Vec<ArchivedRow>, Failure> {
-    Ok(read_ledger(ledger_path, false).await?.0)
 }
 
 /// The live rows, and with `objects` the S3 object references by path.
@@ -201,33 +197,53 @@ pub async fn verify(
     json: bool,
 ) -> Result<ExitCode, Failure> {
     let place = resolve(config_path, location)?;
-    let on_s3 = place
-        .config
-        .as_ref()
-        .is_some_and(|c| c.settings.archive.s3.is_some());
-    if on_s3 && let Some(config) = place.config {
-        return verify_objects(config, &place.ledger, repair, json).await;
-    }
     if repair && place.config.is_none() {
         return Err(Failure::config(anyhow::anyhow!(
             "verify --repair fetches from the cloud and needs the config (--config FILE), not --ledger/--archive"
         )));
     }
-    let rows = read_rows(&place.ledger).await?;
+    let Some(ledger) = Ledger::open_read_only(&place.ledger)
+        .await
+        .map_err(Failure::runtime)?
+    else {
+        return Err(no_ledger(&place.ledger));
+    };
+    let report = verify_with(place.config.as_ref(), &place.archive, &ledger).await;
+    ledger.close().await;
+    let mut report = report?;
+    if let (true, Some(config)) = (repair, place.config) {
+        // Takes the instance lock and aborts uploads a crash left, like any writing run.
+        let daemon = Daemon::build(config, Mode::Archive)
+            .await
+            .map_err(repair_failure)?;
+        verify::repair(&mut report, daemon.store(), daemon.contexts(), Utc::now()).await;
+        daemon.close().await;
+    }
+    emit_verify(&report, json)
+}
+
+/// Verifies the store the config describes (folder or bucket), or without a config the
+/// folder `archive`.
+async fn verify_with(
+    config: Option<&Config>,
+    archive: &Path,
+    ledger: &Ledger,
+) -> Result<verify::VerifyReport, Failure> {
+    let store = match config {
+        Some(config) => Store::view(config, Some(ledger))
+            .context("cannot set up the S3 target")
+            .map_err(Failure::runtime)?,
+        None => Store::local(Archive::at(archive, false)),
+    };
+    // Pruned rows name files retention deleted on purpose: not part of the archive now.
+    let rows = ledger.live_rows().await.map_err(Failure::runtime)?;
     let progress = Progress::on_terminal("verifying");
-    let mut report = verify::verify(&place.archive, rows, &progress)
+    let report = verify::verify(&store, rows, &progress)
         .await
         .context("verify failed")
         .map_err(Failure::runtime)?;
     progress.finish();
-    if let (true, Some(config)) = (repair, place.config) {
-        let daemon = Daemon::build(config, Mode::Archive)
-            .await
-            .map_err(repair_failure)?;
-        verify::repair(&mut report, &place.archive, daemon.contexts(), Utc::now()).await;
-        daemon.close().await;
-    }
-    emit_verify(&report, json)
+    Ok(report)
 }
 
 /// The repair could not start: a config the archive or the bucket cannot honour exits 2,
@@ -252,50 +268,6 @@ fn emit_verify(report: &verify::VerifyReport, json: bool) -> Result<ExitCode, Fa
     } else {
         ExitCode::from(1)
     })
-}
-
-/// `verify` on the S3 target: the same report, from the bucket.
-async fn verify_objects(
-    config: Config,
-    ledger_path: &Path,
-    repair: bool,
-    json: bool,
-) -> Result<ExitCode, Failure> {
-    let Some(s3) = &config.settings.archive.s3 else {
-        return Err(Failure::config(anyhow::anyhow!("[archive.s3] is not set")));
-    };
-    let Some(ledger) = Ledger::open_read_only(ledger_path)
-        .await
-        .map_err(Failure::runtime)?
-    else {
-        return Err(no_ledger(ledger_path));
-    };
-    let rows = ledger.live_rows().await.map_err(Failure::runtime)?;
-    let objects = ObjectTarget::build(
-        s3,
-        config.s3_keys.as_ref(),
-        config.settings.http.options(),
-        ledger,
-    )
-    .context("cannot set up the S3 target")
-    .map_err(Failure::runtime)?;
-    let progress = Progress::on_terminal("verifying");
-    let mut report = objects
-        .verify(rows, &progress)
-        .await
-        .context("verify failed")
-        .map_err(Failure::runtime)?;
-    progress.finish();
-    if repair {
-        // Takes the instance lock and aborts uploads a crash left, like any writing run.
-        let daemon = Daemon::build(config, Mode::Archive)
-            .await
-            .map_err(repair_failure)?;
-        verify::repair_objects(&mut report, daemon.contexts()).await;
-        daemon.close().await;
-        objects.repair_locks(&mut report).await;
-    }
-    emit_verify(&report, json)
 }
 
 pub async fn prune(
@@ -335,20 +307,11 @@ pub async fn prune(
     let Some(ledger) = ledger else {
         return Err(no_ledger(ledger_path));
     };
-    let from = match &config.settings.archive.s3 {
-        Some(s3) => PruneFrom::Bucket(Arc::new(
-            ObjectTarget::build(
-                s3,
-                config.s3_keys.as_ref(),
-                config.settings.http.options(),
-                ledger.clone(),
-            )
-            .context("cannot set up the S3 target")
-            .map_err(Failure::runtime)?,
-        )),
-        None => PruneFrom::Dir(config.settings.archive.dir.clone()),
-    };
-    let report = retention::prune(&ledger, &from, keep, Utc::now(), dry_run)
+    // A view: prune deletes through the store's own checks and creates nothing.
+    let store = Store::view(&config, Some(&ledger))
+        .context("cannot set up the S3 target")
+        .map_err(Failure::runtime)?;
+    let report = retention::prune(&ledger, &store, keep, Utc::now(), dry_run)
         .await
         .context("prune failed")
         .map_err(Failure::runtime);

@@ -8,21 +8,16 @@
 //!   the file is left where it is: nothing is ever deleted.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 
-use crate::archive::Archive;
 use crate::ledger::{ItemKey, Ledger, LedgerError};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("cannot read the archive folder `{path}`: {source}")]
-    Walk {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot read the archive folder: {0}")]
+    Walk(#[from] StoreError),
 }
 
 /// What reconciliation found, as paths relative to the archive root.
@@ -32,17 +27,12 @@ pub struct Reconciliation {
     pub untracked: Vec<String>,
 }
 
-pub async fn reconcile(
-    ledger: &Ledger,
-    archive: &Archive,
-) -> Result<Reconciliation, ReconcileError> {
-    let root = archive.root().to_owned();
-    let files = tokio::task::spawn_blocking(move || archive_files(&root))
-        .await
-        .map_err(|e| ReconcileError::Walk {
-            path: archive.root().to_owned(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
+/// Compares what the store's folder holds with the ledger; a bucket is not listed at start
+/// (see [`Store::files`]), so there is nothing to compare and nothing is found.
+pub async fn reconcile(ledger: &Ledger, store: &Store) -> Result<Reconciliation, ReconcileError> {
+    let Some(files) = store.files().await? else {
+        return Ok(Reconciliation::default());
+    };
     // Pruned rows name files retention deleted on purpose: marking them missing would make
     // the next pass fetch them again and undo the retention.
     let rows = ledger.live_rows().await?;
@@ -70,42 +60,4 @@ pub async fn reconcile(
     }
     found.untracked.sort();
     Ok(found)
-}
-
-/// Every file under the root, `/`-separated and relative, skipping top-level dot folders
-/// (`.partial/`, `.quarantine/`).
-fn archive_files(root: &Path) -> Result<HashSet<String>, ReconcileError> {
-    let mut out = HashSet::new();
-    let mut stack = vec![root.to_owned()];
-    while let Some(dir) = stack.pop() {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(source) => return Err(ReconcileError::Walk { path: dir, source }),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|source| ReconcileError::Walk {
-                path: dir.clone(),
-                source,
-            })?;
-            let path = entry.path();
-            let kind = entry.file_type().map_err(|source| ReconcileError::Walk {
-                path: path.clone(),
-                source,
-            })?;
-            if kind.is_dir() {
-                let hidden = dir == root && entry.file_name().to_string_lossy().starts_with('.');
-                if !hidden {
-                    stack.push(path);
-                }
-            } else if let Ok(rel) = path.strip_prefix(root) {
-                let rel: Vec<String> = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                out.insert(rel.join("/"));
-            }
-        }
-    }
-    Ok(out)
 }

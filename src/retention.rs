@@ -1,13 +1,11 @@
 //! Retention (`[archive] keep`): deleting archived files older than the kept span.
 //!
 //! - The span is a [`Keep`] (`"7y"`, `"18months"`, `"400d"`), parsed with the config.
-//! - [`prune`]: marks each old item pruned in the ledger, then deletes its file (or its
-//!   object, [`PruneFrom::Bucket`]). The row stays, so a later pass never fetches the item
+//! - [`prune`]: marks each old item pruned in the ledger, then has the [`Store`] delete its
+//!   file (or object). The row stays, so a later pass never fetches the item
 //!   again. An object still under its Object Lock retention is left for a later prune.
 //! - [`run_daily`]: the job `run` starts when `keep` is set.
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,10 +13,9 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::model::parse_created_at;
-use crate::archive;
 use crate::config::Keep;
-use crate::ledger::{ArchivedRow, Ledger, LedgerError};
-use crate::s3::ObjectTarget;
+use crate::ledger::{Ledger, LedgerError};
+use crate::store::Store;
 
 /// How often `run` prunes.
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -52,46 +49,10 @@ pub struct PruneReport {
     pub still_locked: u64,
 }
 
-/// Where the archived reports are, so where prune deletes them.
-#[derive(Debug, Clone)]
-pub enum PruneFrom {
-    /// `[archive] dir`.
-    Dir(PathBuf),
-    /// `[archive.s3]`.
-    Bucket(Arc<ObjectTarget>),
-}
-
-impl PruneFrom {
-    /// Whether the object of `row` may be deleted now: not while its Object Lock retention
-    /// (archive time + `retain`) runs. S3 would accept the DELETE and only hide the locked
-    /// version behind a delete marker, still stored and billed, while the ledger said it
-    /// was gone.
-    fn may_delete(&self, row: &ArchivedRow, now: DateTime<Utc>) -> bool {
-        let Self::Bucket(objects) = self else {
-            return true;
-        };
-        let Some(lock) = objects.object_lock() else {
-            return true;
-        };
-        DateTime::parse_from_rfc3339(&row.fetched_at)
-            .is_ok_and(|archived| lock.retain.after(archived.with_timezone(&Utc)) <= now)
-    }
-
-    async fn delete(&self, relative: &str) -> Result<(), String> {
-        match self {
-            // Never deleting through a folder linked out of the archive.
-            Self::Dir(root) => archive::remove(root, relative)
-                .await
-                .map_err(|e| e.to_string()),
-            Self::Bucket(objects) => objects.delete(relative).await.map_err(|e| e.to_string()),
-        }
-    }
-}
-
 /// Deletes (or lists, when `dry_run`) every kept file created before `keep.cutoff(now)`.
 pub async fn prune(
     ledger: &Ledger,
-    from: &PruneFrom,
+    store: &Store,
     keep: Keep,
     now: DateTime<Utc>,
     dry_run: bool,
@@ -106,7 +67,7 @@ pub async fn prune(
         if parse_created_at(&row.created_at).is_none_or(|created| created >= cutoff) {
             continue;
         }
-        if !from.may_delete(&row, now) {
+        if !store.may_delete(&row.fetched_at, now) {
             report.still_locked += 1;
             continue;
         }
@@ -125,7 +86,7 @@ pub async fn prune(
             ledger
                 .mark_pruned(&row.account, &row.report_id, &row.stored_id, now)
                 .await?;
-            match from.delete(&row.path).await {
+            match store.delete(&row.path).await {
                 Ok(()) => tracing::info!(path = %row.path, created_at = %row.created_at, "pruned"),
                 Err(e) => {
                     tracing::warn!(path = %row.path, error.message = %e, "cannot delete a pruned file");
@@ -165,7 +126,7 @@ pub fn render(r: &PruneReport) -> String {
 }
 
 /// Prunes at start and then every day until `cancel` fires (the `run` job).
-pub async fn run_daily(ledger: Ledger, from: PruneFrom, keep: Keep, cancel: CancellationToken) {
+pub async fn run_daily(ledger: Ledger, store: Store, keep: Keep, cancel: CancellationToken) {
     let mut every = tokio::time::interval(PRUNE_EVERY);
     // A suspended machine must not prune several times in a row when it wakes.
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -174,7 +135,7 @@ pub async fn run_daily(ledger: Ledger, from: PruneFrom, keep: Keep, cancel: Canc
             _ = cancel.cancelled() => return,
             _ = every.tick() => {}
         }
-        match prune(&ledger, &from, keep, Utc::now(), false).await {
+        match prune(&ledger, &store, keep, Utc::now(), false).await {
             Ok(r) if !r.items.is_empty() => {
                 tracing::info!(files = r.items.len(), cutoff = %r.cutoff, "retention pruned old files")
             }

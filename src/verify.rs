@@ -1,15 +1,14 @@
 //! `verify`: is every archived file still the one the ledger recorded?
 //!
-//! - [`verify`] re-hashes every file the ledger names (streamed with a 1 MiB buffer on the
-//!   blocking pool, [`PARALLEL_FILES`] at a time, so memory stays bounded however large the
-//!   archive) and walks the archive for files no row names.
-//! - [`repair`] moves changed files to `<archive>/.quarantine/` (never deletes) and fetches
-//!   missing and changed items again through the pass's own code path.
+//! - [`verify`] has the store re-hash every file (or object) the ledger names (streamed,
+//!   [`PARALLEL_FILES`] at a time, so memory stays bounded however large the archive) and
+//!   list what it holds that no row names.
+//! - [`repair`] sets changed files aside (`<archive>/.quarantine/`, never deleted; a changed
+//!   object stays), fetches missing and set-aside items again through the pass's own code
+//!   path, and gives objects the Object Lock retention they lack.
 //! - [`VerifyReport`] says what was found and done; [`render`] is its human form.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io;
-use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -18,24 +17,18 @@ use serde::Serialize;
 use crate::api::StoredStatus;
 /// Changed files are moved here, under the archive root (a rename, never a copy).
 pub use crate::archive::QUARANTINE_DIR;
-use crate::archive::{Archive, PARTIAL_DIR};
 use crate::ledger::ArchivedRow;
 use crate::pass::{PassContext, refetch};
 use crate::progress::Progress;
+use crate::store::{Check, Store, StoreError};
 
 /// Files hashed at once: enough to keep a disk busy, few enough to stay gentle.
 pub const PARALLEL_FILES: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("cannot walk the archive `{path}`: {source}")]
-    Walk {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("a verify task stopped unexpectedly: {0}")]
-    Task(String),
+    #[error("cannot list what the archive holds: {0}")]
+    List(#[from] StoreError),
 }
 
 /// One archived item that is not as the ledger says.
@@ -57,11 +50,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub(crate) fn new(
-        row: &ArchivedRow,
-        actual: Option<String>,
-        detail: impl Into<String>,
-    ) -> Self {
+    fn new(row: &ArchivedRow, actual: Option<String>, detail: impl Into<String>) -> Self {
         Self {
             account: row.account.clone(),
             report_id: row.report_id.clone(),
@@ -118,171 +107,107 @@ impl VerifyReport {
     }
 }
 
-/// The start of a verify over `rows`, wherever they are kept: the paths they name, the
-/// work on the progress bar, and an empty report that counts them.
-pub(crate) fn begin(rows: &[ArchivedRow], progress: &Progress) -> (HashSet<String>, VerifyReport) {
-    let tracked = rows.iter().map(|r| r.path.clone()).collect();
+/// Re-hashes the file (or object) of every row and looks for untracked ones, wherever the
+/// store keeps them.
+pub async fn verify(
+    store: &Store,
+    rows: Vec<ArchivedRow>,
+    progress: &Progress,
+) -> Result<VerifyReport, VerifyError> {
+    let tracked: HashSet<String> = rows.iter().map(|r| r.path.clone()).collect();
     progress.add_work(
         rows.len() as u64,
         rows.iter()
             .map(|r| u64::try_from(r.stored_bytes).unwrap_or(0))
             .sum(),
     );
-    let report = VerifyReport {
+    let mut report = VerifyReport {
         checked: rows.len() as u64,
         ..VerifyReport::default()
     };
-    (tracked, report)
-}
-
-/// Re-hashes every file `rows` names and looks for untracked ones.
-pub async fn verify(
-    root: &Path,
-    rows: Vec<ArchivedRow>,
-    progress: &Progress,
-) -> Result<VerifyReport, VerifyError> {
-    let archive = Archive::at(root, false);
-    let (tracked, mut report) = begin(&rows, progress);
+    let now = Utc::now();
     let mut checks = futures::stream::iter(rows)
-        .map(|row| {
-            let path = archive.resolve(&row.path);
-            async move {
-                let outcome = match path {
-                    Ok(path) => hash_file(path).await,
-                    Err(e) => Err(io::Error::other(e.to_string())),
-                };
-                (row, outcome)
-            }
+        .map(|row| async move {
+            let check = store.check(&row, now).await;
+            (row, check)
         })
         .buffer_unordered(PARALLEL_FILES);
-    while let Some((row, outcome)) = checks.next().await {
+    while let Some((row, check)) = checks.next().await {
         progress.item_done(u64::try_from(row.stored_bytes).unwrap_or(0));
-        match outcome {
-            Ok((sha, len)) => {
-                report.bytes_hashed += len;
-                if sha == row.sha256 {
-                    report.intact += 1;
-                } else {
-                    let detail = format!("content differs from the ledger ({len} bytes now)");
-                    report.changed.push(Finding::new(&row, Some(sha), detail));
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                report
-                    .missing
-                    .push(Finding::new(&row, None, "no such file"));
-            }
-            Err(e) => {
-                let detail = format!("cannot be read: {e}");
-                report.changed.push(Finding::new(&row, None, detail));
-            }
-        }
+        record(&mut report, &row, check);
     }
     report.missing.sort_by(|a, b| a.path.cmp(&b.path));
     report.changed.sort_by(|a, b| a.path.cmp(&b.path));
-    report.untracked = untracked_files(root, tracked).await?;
+    report.unlocked.sort_by(|a, b| a.path.cmp(&b.path));
+    report.untracked = store.untracked(&tracked).await?;
     Ok(report)
 }
 
-/// SHA-256 and length of a file, on the blocking pool.
-async fn hash_file(path: PathBuf) -> io::Result<(String, u64)> {
-    tokio::task::spawn_blocking(move || crate::archive::file_sha256(&path))
-        .await
-        .map_err(io::Error::other)?
-}
-
-async fn untracked_files(
-    root: &Path,
-    tracked: HashSet<String>,
-) -> Result<Vec<String>, VerifyError> {
-    let root = root.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut found = Vec::new();
-        if root.exists() {
-            walk(&root, &root, &mut found)?;
+/// Counts one row's check into the report.
+fn record(report: &mut VerifyReport, row: &ArchivedRow, check: Check) {
+    match check {
+        Check::Intact { len, unlocked } => {
+            report.bytes_hashed += len;
+            report.intact += 1;
+            if let Some(u) = unlocked {
+                let mut finding = Finding::new(row, Some(row.sha256.clone()), u.detail);
+                finding.retain_until = Some(u.retain_until);
+                report.unlocked.push(finding);
+            }
         }
-        found.retain(|p| !tracked.contains(p));
-        found.sort();
-        Ok(found)
-    })
-    .await
-    .map_err(|e| VerifyError::Task(e.to_string()))?
-}
-
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), VerifyError> {
-    let err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| VerifyError::Walk { path, source }
-    };
-    for entry in std::fs::read_dir(dir).map_err(err(dir))? {
-        let entry = entry.map_err(err(dir))?;
-        let path = entry.path();
-        // Temp files and quarantined copies are ours and expected to be untracked.
-        if dir == root && (entry.file_name() == PARTIAL_DIR || entry.file_name() == QUARANTINE_DIR)
-        {
-            continue;
+        Check::Changed { actual, detail } => {
+            let actual = actual.map(|(sha, len)| {
+                report.bytes_hashed += len;
+                sha
+            });
+            report.changed.push(Finding::new(row, actual, detail));
         }
-        // Not following symlinks: a link out of the archive is reported, not walked.
-        if entry.file_type().map_err(err(&path))?.is_dir() {
-            walk(root, &path, out)?;
-        } else if let Ok(rel) = path.strip_prefix(root) {
-            out.push(rel.to_string_lossy().replace('\\', "/"));
-        }
+        Check::Missing { detail } => report.missing.push(Finding::new(row, None, detail)),
     }
-    Ok(())
 }
 
-/// Moves an archived file to `.quarantine/<path>.<UTC timestamp>`; returns that path,
-/// relative to the root. The archive's own rules apply: a `.quarantine` that is a link is
-/// refused, and nothing moves through a folder that leads out of the archive.
-pub async fn quarantine(root: &Path, relative: &str, now: DateTime<Utc>) -> io::Result<String> {
-    crate::archive::quarantine(root, relative, now)
-        .await
-        .map_err(io::Error::other)
-}
-
-/// Quarantines changed files, then fetches missing and changed items again from the cloud
-/// of the account that archived them (`contexts`, one per configured account).
+/// Sets changed files aside (quarantined, never deleted; a changed object is left as it
+/// is and reported), fetches missing and set-aside items again from the cloud of the
+/// account that archived them (`contexts`, one per configured account), and gives objects
+/// the Object Lock retention they lack.
 pub async fn repair(
     report: &mut VerifyReport,
-    root: &Path,
+    store: &Store,
     contexts: &[PassContext],
     now: DateTime<Utc>,
 ) {
     let mut result = RepairReport::default();
     let mut wanted: Vec<Finding> = report.missing.clone();
     for finding in &report.changed {
-        match quarantine(root, &finding.path, now).await {
+        match store.set_aside(&finding.path, now).await {
             Ok(to) => {
                 tracing::warn!(path = %finding.path, quarantined = %to, "changed file quarantined");
                 result.quarantined.push(to);
                 wanted.push(finding.clone());
             }
-            Err(e) => {
+            Err(why) => {
                 // Fetching over it would destroy the evidence; leave it for the operator.
                 let mut f = finding.clone();
-                f.detail = format!("cannot be quarantined, so it was left as it is: {e}");
+                f.detail = format!("{}; {why}", f.detail);
                 result.not_restored.push(f);
             }
         }
     }
     refetch_findings(wanted, contexts, &mut result).await;
-    report.repair = Some(result);
-}
-
-/// `--repair` on the S3 target: missing objects are fetched and uploaded again; a changed
-/// object stays as it is (uploads are create-only, and it is the evidence) and is reported.
-pub async fn repair_objects(report: &mut VerifyReport, contexts: &[PassContext]) {
-    let mut result = RepairReport::default();
-    for finding in &report.changed {
-        let mut f = finding.clone();
-        f.detail = format!(
-            "{}; a changed object is never replaced: move it away in the bucket, then run verify --repair again",
-            f.detail
-        );
-        result.not_restored.push(f);
+    for finding in &report.unlocked {
+        let outcome = match finding.retain_until.as_deref() {
+            Some(until) => store.lock_until(&finding.path, until).await,
+            None => Ok(()),
+        };
+        match outcome {
+            Ok(()) => result.locked.push(finding.path.clone()),
+            Err(e) => {
+                let mut f = finding.clone();
+                f.detail = format!("cannot set its retention: {e}");
+                result.not_restored.push(f);
+            }
+        }
     }
-    refetch_findings(report.missing.clone(), contexts, &mut result).await;
     report.repair = Some(result);
 }
 

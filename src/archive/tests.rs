@@ -4,8 +4,46 @@
 use std::ffi::OsStr;
 use std::io::Write;
 
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use chrono::{TimeZone, Utc};
+use futures::Stream;
+
+use super::path::{is_temp_name, temp_name};
+use super::stage::gzip_drift_bound;
 use super::*;
-use chrono::TimeZone;
+use crate::api::ReportFormat;
+
+/// What a directory archive does with a body: stage it, then place it.
+trait StageAndPlace {
+    async fn store<S, E>(
+        &self,
+        target: &ArchiveTarget<'_>,
+        info: BodyInfo,
+        body: S,
+    ) -> Result<ArchivedFile, ArchiveError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static;
+}
+
+impl StageAndPlace for Archive {
+    async fn store<S, E>(
+        &self,
+        target: &ArchiveTarget<'_>,
+        info: BodyInfo,
+        body: S,
+    ) -> Result<ArchivedFile, ArchiveError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let staged = self.stage(target, info, body).await?;
+        self.place(staged).await
+    }
+}
 use sha2::{Digest, Sha256};
 
 fn target<'a>(format: &'a ReportFormat, stored_id: &'a str) -> ArchiveTarget<'a> {
@@ -612,9 +650,15 @@ async fn two_quarantines_of_one_path_in_one_second_keep_both() {
     let now = Utc.with_ymd_and_hms(2026, 3, 2, 4, 5, 6).single().unwrap();
     std::fs::create_dir_all(root.join("acme")).unwrap();
     std::fs::write(root.join("acme/x.csv"), b"first").unwrap();
-    let first = quarantine(&root, "acme/x.csv", now).await.unwrap();
+    let first = Archive::at(&root, false)
+        .quarantine("acme/x.csv", now)
+        .await
+        .unwrap();
     std::fs::write(root.join("acme/x.csv"), b"second").unwrap();
-    let second = quarantine(&root, "acme/x.csv", now).await.unwrap();
+    let second = Archive::at(&root, false)
+        .quarantine("acme/x.csv", now)
+        .await
+        .unwrap();
     assert_eq!(first, ".quarantine/acme/x.csv.20260302T040506Z");
     assert_eq!(second, ".quarantine/acme/x.csv.20260302T040506Z.1");
     assert_eq!(std::fs::read(root.join(first)).unwrap(), b"first");

@@ -2,6 +2,7 @@
 //! ledger; [`refetch`] does the same for `verify --repair`.
 
 use super::*;
+use crate::store::Published;
 
 /// Downloads, archives and records one item; returns the wire bytes.
 pub(super) async fn download_one(
@@ -87,7 +88,7 @@ enum ItemError {
     #[error(transparent)]
     Api(#[from] ApiError),
     #[error(transparent)]
-    Archive(#[from] ArchiveError),
+    Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("{0}")]
@@ -99,7 +100,7 @@ impl Transient for ItemError {
         match self {
             // The client already retried the request itself; only a body that broke in
             // transit is worth downloading again.
-            Self::Archive(e) => e.verdict(),
+            Self::Store(e) => e.verdict(),
             Self::Api(_) | Self::Ledger(_) | Self::Refused(_) => Verdict::GiveUp,
         }
     }
@@ -161,18 +162,13 @@ async fn fetch_and_record(
         format: &d.item.report_format,
         created_at: d.item.created_at,
     };
-    let file = ctx
-        .archive
-        .store(
-            &target,
-            info,
-            // The slot goes back when the archive drops the body, right after its end.
-            response.bytes_stream().map(move |chunk| {
-                let _slot = &slot;
-                chunk
-            }),
-        )
-        .await?;
+    // The slot goes back when the archive drops the body, right after its end.
+    let body = response.bytes_stream().map(move |chunk| {
+        let _slot = &slot;
+        chunk
+    });
+    let staged = ctx.store.stage(&target, info, body).await?;
+    let Published { file, object } = ctx.store.publish(staged).await?;
     if let Some(listed) = listed_size
         && listed != file.wire_bytes
     {
@@ -197,7 +193,6 @@ async fn fetch_and_record(
         fetched_at: rfc3339(Utc::now()),
     };
     if let Some(ledger) = &ctx.ledger {
-        let object = file.object.map(|o| o.object);
         ledger.record_with_object(&row, object.as_ref()).await?;
     }
     Ok(row)

@@ -16,11 +16,12 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::api::retry::{Transient, Verdict};
 use crate::api::{ApiError, CloudClient, StoredItem, StoredStatus};
-use crate::archive::{Archive, ArchiveError, ArchiveTarget, BodyInfo, check_component};
+use crate::archive::{ArchiveTarget, BodyInfo, check_component};
 use crate::config::Account;
 use crate::health::Health;
 use crate::ledger::{ArchivedRow, ItemKey, Ledger, LedgerError, PassTotals, rfc3339};
 use crate::progress::Progress;
+use crate::store::{Store, StoreError};
 
 /// Everything a pass needs, shared by the passes of one account.
 #[derive(Clone)]
@@ -29,7 +30,7 @@ pub struct PassContext {
     pub client: Arc<CloudClient>,
     /// `None` only in a dry run on a machine without a ledger yet.
     pub ledger: Option<Ledger>,
-    pub archive: Arc<Archive>,
+    pub store: Store,
     pub cancel: CancellationToken,
     pub dry_run: bool,
     /// `[archive] max_file_size`.

@@ -188,22 +188,6 @@ async fn files_gone(
             Some((id.clone(), path.clone()))
         })
         .collect();
-    // On the S3 target the files are objects, not files under the root; checking that they
-    // are still there is `verify`'s job, not a pass's.
-    if kept.is_empty() || ctx.archive.objects().is_some() {
-        return HashMap::new();
-    }
-    let archive = Arc::clone(&ctx.archive);
-    let check = tokio::task::spawn_blocking(move || {
-        kept.into_iter()
-            .filter(|(_, path)| {
-                // Only a definite "not found" counts: an unreadable folder is not a reason to
-                // download the item again.
-                archive.resolve(path).is_ok_and(|p| {
-                    matches!(p.symlink_metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
-                })
-            })
-            .collect::<HashMap<String, String>>()
-    });
-    check.await.unwrap_or_default()
+    // Only the folder is looked at; see `Store::gone`.
+    ctx.store.gone(kept).await
 }

@@ -18,6 +18,7 @@ mod upload;
 mod verify;
 
 pub use lock::Retention;
+pub use verify::Unlocked;
 
 use std::sync::Arc;
 

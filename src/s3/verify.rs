@@ -1,92 +1,40 @@
-//! `verify` on the S3 target: every object the ledger names is streamed back and re-hashed
-//! against the ledger's SHA-256 (the store's own checksums are per part for multipart
-//! uploads, so only our full-file hash says the report is intact), and the objects under
-//! the prefix that no row names are listed as untracked. With `object_lock`, each intact
-//! object's retention is read too (a HEAD), and `--repair` sets what is lacking.
+//! `verify` on the S3 target, one object at a time: [`ObjectTarget::hash_object`] streams
+//! an object back (the store's own checksums are per part for multipart uploads, so only
+//! our full-file hash says the report is intact), [`ObjectTarget::list_relative`] lists
+//! what is under the prefix, and with `object_lock` [`ObjectTarget::unlocked`] reads an
+//! intact object's retention (a HEAD) and [`ObjectTarget::lock_until`] sets what is lacking.
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path as KeyPath;
 
 use super::{ObjectTarget, S3Error};
-use crate::config::ObjectLock;
-use crate::ledger::ArchivedRow;
-use crate::progress::Progress;
-use crate::verify::{Finding, PARALLEL_FILES, VerifyReport};
+
+/// An object without the retention `object_lock` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlocked {
+    /// What it has, and what it should have.
+    pub detail: String,
+    /// The retain-until date it should have (archive time + `retain`), RFC 3339.
+    pub retain_until: String,
+}
 
 impl ObjectTarget {
-    /// [`crate::verify::verify`] for the bucket: objects instead of files.
-    pub async fn verify(
-        &self,
-        rows: Vec<ArchivedRow>,
-        progress: &Progress,
-    ) -> Result<VerifyReport, S3Error> {
-        let (tracked, mut report) = crate::verify::begin(&rows, progress);
-        let now = Utc::now();
-        let mut checks = futures::stream::iter(rows)
-            .map(|row| async move {
-                let key = self.key(&row.path);
-                let outcome = self.hash_object(&key).await;
-                let lock = match (&self.lock, &outcome) {
-                    (Some(lock), Ok((_, sha))) if *sha == row.sha256 => {
-                        self.lock_finding(lock, &key, &row, now).await
-                    }
-                    _ => None,
-                };
-                (row, outcome, lock)
-            })
-            .buffer_unordered(PARALLEL_FILES);
-        while let Some((row, outcome, lock)) = checks.next().await {
-            progress.item_done(u64::try_from(row.stored_bytes).unwrap_or(0));
-            report.unlocked.extend(lock);
-            match outcome {
-                Ok((len, sha)) => {
-                    report.bytes_hashed += len;
-                    if sha == row.sha256 {
-                        report.intact += 1;
-                    } else {
-                        let detail =
-                            format!("object content differs from the ledger ({len} bytes now)");
-                        report.changed.push(Finding::new(&row, Some(sha), detail));
-                    }
-                }
-                Err(e) if e.is_not_found() => {
-                    report
-                        .missing
-                        .push(Finding::new(&row, None, "no such object"));
-                }
-                Err(e) => {
-                    let detail = format!("cannot be read: {e}");
-                    report.changed.push(Finding::new(&row, None, detail));
-                }
-            }
-        }
-        report.missing.sort_by(|a, b| a.path.cmp(&b.path));
-        report.changed.sort_by(|a, b| a.path.cmp(&b.path));
-        report.unlocked.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut untracked: Vec<String> = self
-            .list_relative()
-            .await?
-            .into_iter()
-            .filter(|p| !tracked.contains(p))
-            .collect();
-        untracked.sort();
-        report.untracked = untracked;
-        Ok(report)
-    }
-
     /// An intact object that lacks the retention `lock` asks for: locked until its archive
     /// time + `retain`. One whose span is over already needs nothing. A day's slack covers
     /// the time between the upload and the ledger's row.
-    async fn lock_finding(
+    ///
+    /// `fetched_at`: when it was archived (RFC 3339, from the ledger).
+    pub async fn unlocked(
         &self,
-        lock: &ObjectLock,
-        key: &str,
-        row: &ArchivedRow,
+        relative: &str,
+        fetched_at: &str,
         now: DateTime<Utc>,
-    ) -> Option<Finding> {
-        let archived = DateTime::parse_from_rfc3339(&row.fetched_at)
+    ) -> Option<Unlocked> {
+        let lock = self.lock?;
+        let key = self.key(relative);
+        let archived = DateTime::parse_from_rfc3339(fetched_at)
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(now);
         let wanted = lock.retain.after(archived);
@@ -98,7 +46,7 @@ impl ObjectTarget {
             "object_lock asks for {} until {wanted_text}",
             lock.mode.as_header()
         );
-        let detail = match self.retention(key).await {
+        let detail = match self.retention(&key).await {
             Err(e) => format!("cannot read its Object Lock retention ({e}); {asks}"),
             Ok(None) => format!("no Object Lock retention; {asks}"),
             Ok(Some(r)) if r.until + TimeDelta::days(1) < wanted => format!(
@@ -108,37 +56,24 @@ impl ObjectTarget {
             ),
             Ok(Some(_)) => return None,
         };
-        let mut finding = Finding::new(row, Some(row.sha256.clone()), detail);
-        finding.retain_until = Some(wanted_text);
-        Some(finding)
+        Some(Unlocked {
+            detail,
+            retain_until: wanted_text,
+        })
     }
 
-    /// `verify --repair` for retention: each unlocked object gets the retention it should
-    /// have (PutObjectRetention; S3 only lets it be lengthened, never shortened).
-    pub async fn repair_locks(&self, report: &mut VerifyReport) {
-        let Some(lock) = self.lock else {
-            return;
-        };
-        let repair = report.repair.get_or_insert_with(Default::default);
-        for finding in &report.unlocked {
-            let key = self.key(&finding.path);
-            let outcome = match finding.retain_until.as_deref() {
-                Some(until) => self.put_retention(&lock, &key, until).await,
-                None => Ok(()),
-            };
-            match outcome {
-                Ok(()) => repair.locked.push(finding.path.clone()),
-                Err(e) => {
-                    let mut f = finding.clone();
-                    f.detail = format!("cannot set its retention: {e}");
-                    repair.not_restored.push(f);
-                }
-            }
+    /// `verify --repair` for retention: the object gets the retention it should have
+    /// (PutObjectRetention; S3 only lets it be lengthened, never shortened). Without
+    /// `object_lock` there is nothing to set.
+    pub async fn lock_until(&self, relative: &str, until: &str) -> Result<(), S3Error> {
+        match self.lock {
+            Some(lock) => self.put_retention(&lock, &self.key(relative), until).await,
+            None => Ok(()),
         }
     }
 
     /// Every object under the prefix, as a path relative to it.
-    async fn list_relative(&self) -> Result<Vec<String>, S3Error> {
+    pub async fn list_relative(&self) -> Result<Vec<String>, S3Error> {
         let prefix = (!self.prefix.is_empty()).then(|| KeyPath::from(self.prefix.as_str()));
         let metas: Vec<_> = self
             .store
