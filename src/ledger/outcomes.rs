@@ -6,10 +6,10 @@ use chrono::Utc;
 use super::{Ledger, LedgerError, query_err, rfc3339};
 
 impl Ledger {
-    /// Per account, the outcome (`ok` or `failed`) of its latest pass that ran to its end;
-    /// lets the notifier announce a recovery across a restart or between two `once` runs.
-    /// Per account, what the webhook should compare the next pass with: the outcome it
-    /// was last told of, else (no announcement recorded yet) the last finished pass's.
+    /// Per account, what the webhook should compare the next pass with: the outcome (`ok` or
+    /// `failed`) it was last told of, else (no announcement recorded yet) that of the
+    /// account's latest pass that ran to its end. Lets the notifier announce a recovery
+    /// across a restart or between two `once` runs.
     pub async fn last_outcomes(&self) -> Result<Vec<(String, String)>, LedgerError> {
         sqlx::query_as(
             "SELECT account, outcome FROM announced_outcomes
