@@ -87,64 +87,73 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::default();
-        let files = Family::<ReportLabels, Counter>::default();
-        let bytes = Family::<ReportLabels, Counter>::default();
-        let passes = Family::<OutcomeLabels, Counter>::default();
-        let pending = Family::<ReportLabels, Gauge>::default();
-        let cloud_failed = Family::<ReportLabels, Gauge>::default();
-        let failures = Family::<FailureLabels, Counter>::default();
-        let duration: HistogramFamily =
-            Family::new_with_constructor(|| Histogram::new(PASS_SECONDS_BUCKETS));
-        let last_success = Family::<ReportLabels, Gauge>::default();
-        let ledger_rows = Gauge::default();
-        let build_info = Family::<VersionLabels, Gauge>::default();
+        let mut metrics = Self {
+            registry: Registry::default(),
+            files: Family::default(),
+            bytes: Family::default(),
+            passes: Family::default(),
+            pending: Family::default(),
+            cloud_failed: Family::default(),
+            failures: Family::default(),
+            duration: Family::new_with_constructor(|| Histogram::new(PASS_SECONDS_BUCKETS)),
+            last_success: Family::default(),
+            ledger_rows: Gauge::default(),
+        };
+        metrics.register_all();
+        metrics
+    }
+
+    /// Names and describes every metric in the registry, in the order `/metrics` lists
+    /// them, then sets the constant `build_info`.
+    fn register_all(&mut self) {
+        let registry = &mut self.registry;
         // The encoder appends `_total` to counters.
         registry.register(
             "report_archiver_files_archived",
             "Files archived (downloaded, checked, stored and recorded) since start",
-            files.clone(),
+            self.files.clone(),
         );
         registry.register(
             "report_archiver_bytes_archived",
             "Bytes archived since start, as received on the wire (the listing's compressed size)",
-            bytes.clone(),
+            self.bytes.clone(),
         );
         registry.register(
             "report_archiver_passes",
             "Passes finished since start, by outcome (ok, failed, cancelled)",
-            passes.clone(),
+            self.passes.clone(),
         );
         registry.register(
             "report_archiver_items_pending",
             "Stored items not ready yet (in progress) at the end of the last pass",
-            pending.clone(),
+            self.pending.clone(),
         );
         registry.register(
             "report_archiver_items_cloud_failed",
             "Stored items the cloud itself reports as failed, at the last pass",
-            cloud_failed.clone(),
+            self.cloud_failed.clone(),
         );
         registry.register(
             "report_archiver_failures",
             "Failures since start by kind: account (token, discovery), report (stored list), item (download)",
-            failures.clone(),
+            self.failures.clone(),
         );
         registry.register(
             "report_archiver_pass_duration_seconds",
             "How long passes take",
-            duration.clone(),
+            self.duration.clone(),
         );
         registry.register(
             "report_archiver_last_success_timestamp_seconds",
             "Unix time of the last pass that read this report's list and archived all it wanted",
-            last_success.clone(),
+            self.last_success.clone(),
         );
         registry.register(
             "report_archiver_ledger_rows",
             "Archived items recorded in the ledger (all time)",
-            ledger_rows.clone(),
+            self.ledger_rows.clone(),
         );
+        let build_info = Family::<VersionLabels, Gauge>::default();
         registry.register(
             "report_archiver_build_info",
             "Always 1; the version label says which build runs",
@@ -155,18 +164,6 @@ impl Metrics {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             })
             .set(1);
-        Self {
-            registry,
-            files,
-            bytes,
-            passes,
-            pending,
-            cloud_failed,
-            failures,
-            duration,
-            last_success,
-            ledger_rows,
-        }
     }
 
     /// Folds one finished pass in. Dry runs are not passed here.

@@ -128,7 +128,8 @@ impl ActiveFaults {
 pub(crate) struct Injected(pub(crate) FaultKind, pub(crate) Duration);
 
 pub(crate) fn too_many_requests(retry_after: Duration) -> Response {
-    let mut response = super::api_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
+    let mut response =
+        super::handlers::api_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests");
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from(retry_after.as_secs().max(1)),
@@ -137,7 +138,7 @@ pub(crate) fn too_many_requests(retry_after: Duration) -> Response {
 }
 
 pub(crate) fn unavailable() -> Response {
-    super::api_error(
+    super::handlers::api_error(
         StatusCode::SERVICE_UNAVAILABLE,
         "Service temporarily unavailable",
     )

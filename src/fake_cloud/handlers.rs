@@ -1,7 +1,21 @@
 //! The HTTP side of the fake cloud: authentication, the API's endpoints, request counters
 //! and injected faults.
 
-use super::*;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use base64::Engine as _;
+use chrono::{Datelike, Utc};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::faults::{self, Endpoint, Injected};
+use super::{
+    BodyShape, FakeCloud, FakeStatus, FaultKind, ListedSize, ReportEntry, StoredEntry, TokenEntry,
+    day, fixed_time,
+};
 
 /// The API client a valid bearer token belongs to.
 pub(super) struct Caller {

@@ -1,6 +1,8 @@
 //! The fake cloud against its own contract, through real HTTP.
 
 use super::*;
+use axum::http::header;
+use serde_json::json;
 use std::io::Read as _;
 
 /// A running fake, its `/api/2` URL and a fresh bearer token.

@@ -1,0 +1,81 @@
+//! What a test reads back: the items the cloud holds and the requests it counted.
+
+use std::collections::HashMap;
+
+use super::{FakeCloud, FakeStatus, FaultKind, StoredEntry, StoredView};
+
+impl FakeCloud {
+    /// `/api/2/...` paths of every saved item's download, for peers that fetch by URL.
+    pub fn download_paths(&self) -> Vec<String> {
+        let st = self.lock();
+        st.reports
+            .iter()
+            .flat_map(|r| {
+                r.stored
+                    .iter()
+                    .filter(|s| s.spec.status == FakeStatus::Saved)
+                    .map(move |s| format!("/api/2/reports/{}/stored/{}", r.id, s.id))
+            })
+            .collect()
+    }
+
+    /// How many faults of each kind were injected so far.
+    pub fn faults_injected(&self) -> HashMap<FaultKind, u32> {
+        self.lock()
+            .plan
+            .as_ref()
+            .map(|p| p.injected.clone())
+            .unwrap_or_default()
+    }
+
+    /// Downloads of this stored item whose whole body was sent (faulted ones do not count).
+    pub fn download_count(&self, stored_id: &str) -> u32 {
+        self.lock().downloads.get(stored_id).copied().unwrap_or(0)
+    }
+
+    /// Every request to the download endpoint, whatever its outcome.
+    pub fn download_requests(&self) -> u32 {
+        self.lock().download_requests
+    }
+
+    /// The most download requests this cloud was serving at one time (latency included,
+    /// until the response headers go out).
+    pub fn downloads_in_flight_peak(&self) -> u32 {
+        self.lock().downloads_in_flight_peak
+    }
+
+    pub fn token_requests(&self) -> u32 {
+        self.lock().token_requests
+    }
+
+    /// Every request to a stored-list endpoint, whatever its outcome.
+    pub fn listing_requests(&self) -> u32 {
+        self.lock().listing_requests
+    }
+
+    /// Every API request served so far, whatever the endpoint or outcome.
+    pub fn requests(&self) -> u32 {
+        self.lock().requests
+    }
+
+    pub fn report_ids(&self) -> Vec<String> {
+        self.lock().reports.iter().map(|r| r.id.clone()).collect()
+    }
+
+    pub fn stored(&self, report_id: &str) -> Vec<StoredView> {
+        let st = self.lock();
+        st.report(report_id)
+            .map(|r| r.stored.iter().map(StoredEntry::view).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn saved_items(&self) -> Vec<(String, StoredView)> {
+        let st = self.lock();
+        st.reports
+            .iter()
+            .flat_map(|r| r.stored.iter().map(move |s| (r.id.clone(), s)))
+            .filter(|(_, s)| s.spec.status == FakeStatus::Saved)
+            .map(|(r, s)| (r, s.view()))
+            .collect()
+    }
+}

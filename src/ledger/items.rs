@@ -1,0 +1,284 @@
+//! Archived items: recording them once durable, asking which are archived, and marking
+//! them missing or pruned.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::{Ledger, LedgerError, ObjectRef, query_err, rfc3339};
+
+/// One archived item, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct ArchivedRow {
+    pub account: String,
+    pub report_id: String,
+    pub stored_id: String,
+    pub report_format: String,
+    pub created_at: String,
+    pub listed_size: Option<i64>,
+    pub wire_bytes: i64,
+    pub stored_bytes: i64,
+    pub sha256: String,
+    pub compressed: bool,
+    pub path: String,
+    pub fetched_at: String,
+}
+
+/// Names one stored item.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemKey<'a> {
+    pub account: &'a str,
+    pub report_id: &'a str,
+    pub stored_id: &'a str,
+}
+
+impl Ledger {
+    /// The stored ids of one report already archived, pruned ones included (retention
+    /// deleted their files on purpose; fetching them again would undo it).
+    pub async fn archived_ids(
+        &self,
+        account: &str,
+        report_id: &str,
+    ) -> Result<HashSet<String>, LedgerError> {
+        let ids: Vec<(String,)> = sqlx::query_as(
+            "SELECT stored_id FROM archived_items
+             WHERE account = ? AND report_id = ? AND missing_since IS NULL",
+        )
+        .bind(account)
+        .bind(report_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("archived ids"))?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Which of `stored_ids` are archived (as [`Ledger::archived_ids`] counts them), each
+    /// with its file's path while the file is kept (`None` once retention pruned it). One
+    /// query per report, one primary-key probe per id: the cost follows what the cloud
+    /// lists, not the years of rows behind it.
+    pub async fn archived_paths(
+        &self,
+        account: &str,
+        report_id: &str,
+        stored_ids: &[&str],
+    ) -> Result<HashMap<String, Option<String>>, LedgerError> {
+        if stored_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids = serde_json::to_string(stored_ids).map_err(|e| LedgerError::Query {
+            what: "archived paths",
+            source: sqlx::Error::Encode(Box::new(e)),
+        })?;
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT stored_id, path, pruned_at FROM archived_items
+             WHERE account = ? AND report_id = ? AND missing_since IS NULL
+               AND stored_id IN (SELECT value FROM json_each(?))",
+        )
+        .bind(account)
+        .bind(report_id)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("archived paths"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, path, pruned)| (id, pruned.is_none().then_some(path)))
+            .collect())
+    }
+
+    /// Records an archived item and forgets its past failures. Call only once its file is
+    /// durable.
+    pub async fn record(&self, row: &ArchivedRow) -> Result<(), LedgerError> {
+        self.record_with_object(row, None).await
+    }
+
+    /// [`Ledger::record`] for an item uploaded to the S3 target: also keeps the object's
+    /// ETag and version id. Call only once the upload completed.
+    pub async fn record_with_object(
+        &self,
+        row: &ArchivedRow,
+        object: Option<&ObjectRef>,
+    ) -> Result<(), LedgerError> {
+        let object = object.cloned().unwrap_or_default();
+        let mut tx = self.pool.begin().await.map_err(query_err("begin record"))?;
+        sqlx::query(
+            "INSERT INTO archived_items (account, report_id, stored_id, report_format, created_at,
+                listed_size, wire_bytes, stored_bytes, sha256, compressed, path, fetched_at,
+                e_tag, version_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (account, report_id, stored_id) DO UPDATE SET
+                report_format = excluded.report_format, created_at = excluded.created_at,
+                listed_size = excluded.listed_size, wire_bytes = excluded.wire_bytes,
+                stored_bytes = excluded.stored_bytes, sha256 = excluded.sha256,
+                compressed = excluded.compressed, path = excluded.path,
+                fetched_at = excluded.fetched_at, missing_since = NULL,
+                e_tag = excluded.e_tag, version_id = excluded.version_id",
+        )
+        .bind(&row.account)
+        .bind(&row.report_id)
+        .bind(&row.stored_id)
+        .bind(&row.report_format)
+        .bind(&row.created_at)
+        .bind(row.listed_size)
+        .bind(row.wire_bytes)
+        .bind(row.stored_bytes)
+        .bind(&row.sha256)
+        .bind(row.compressed)
+        .bind(&row.path)
+        .bind(&row.fetched_at)
+        .bind(object.e_tag)
+        .bind(object.version_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("record archived item"))?;
+        sqlx::query(
+            "DELETE FROM item_failures WHERE account = ? AND report_id = ? AND stored_id = ?",
+        )
+        .bind(&row.account)
+        .bind(&row.report_id)
+        .bind(&row.stored_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("clear item failure"))?;
+        tx.commit().await.map_err(query_err("commit record"))?;
+        Ok(())
+    }
+
+    /// Marks a recorded item whose file is gone, so the next pass fetches it again.
+    pub async fn mark_missing(&self, key: &ItemKey<'_>) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE archived_items SET missing_since = COALESCE(missing_since, ?)
+             WHERE account = ? AND report_id = ? AND stored_id = ?",
+        )
+        .bind(rfc3339(Utc::now()))
+        .bind(key.account)
+        .bind(key.report_id)
+        .bind(key.stored_id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("mark missing"))?;
+        Ok(())
+    }
+
+    /// Every archived row, ordered by account, report and creation time.
+    pub async fn archived_rows(&self) -> Result<Vec<ArchivedRow>, LedgerError> {
+        sqlx::query_as(
+            "SELECT account, report_id, stored_id, report_format, created_at, listed_size,
+                wire_bytes, stored_bytes, sha256, compressed, path, fetched_at
+             FROM archived_items ORDER BY account, report_id, created_at, report_format",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list archived items"))
+    }
+
+    /// Archived rows whose files are still kept (not pruned), ordered as
+    /// [`Ledger::archived_rows`]: what `ledger`, `verify` and `prune` work on.
+    pub async fn live_rows(&self) -> Result<Vec<ArchivedRow>, LedgerError> {
+        sqlx::query_as(
+            "SELECT account, report_id, stored_id, report_format, created_at, listed_size,
+                wire_bytes, stored_bytes, sha256, compressed, path, fetched_at
+             FROM archived_items WHERE pruned_at IS NULL
+             ORDER BY account, report_id, created_at, report_format",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("list kept items"))
+    }
+
+    /// Marks an item's file as deleted by retention. The row stays, so `archived_ids`
+    /// still holds it and no later pass fetches the item again.
+    pub async fn mark_pruned(
+        &self,
+        account: &str,
+        report_id: &str,
+        stored_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        sqlx::query(
+            "UPDATE archived_items SET pruned_at = ?
+             WHERE account = ? AND report_id = ? AND stored_id = ?",
+        )
+        .bind(rfc3339(at))
+        .bind(account)
+        .bind(report_id)
+        .bind(stored_id)
+        .execute(&self.pool)
+        .await
+        .map_err(query_err("mark item pruned"))?;
+        Ok(())
+    }
+
+    /// Rows in `archived_items` (the `report_archiver_ledger_rows` gauge).
+    pub async fn archived_count(&self) -> Result<i64, LedgerError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM archived_items")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(query_err("count archived items"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::DEFAULT_BUSY_TIMEOUT;
+
+    #[tokio::test]
+    async fn archived_paths_answers_for_the_listed_ids_only_with_pruned_files_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.db"), DEFAULT_BUSY_TIMEOUT)
+            .await
+            .unwrap();
+        for (report, id) in [
+            ("r", "kept"),
+            ("r", "pruned"),
+            ("r", "gone"),
+            ("r", "unlisted"),
+            ("q", "kept"),
+        ] {
+            let row = ArchivedRow {
+                account: "a".into(),
+                report_id: report.into(),
+                stored_id: id.into(),
+                report_format: "csv".into(),
+                created_at: "2026-01-01T00:00:00Z".into(),
+                listed_size: None,
+                wire_bytes: 1,
+                stored_bytes: 1,
+                sha256: "00".into(),
+                compressed: false,
+                path: format!("a/{report}/{id}.csv"),
+                fetched_at: "2026-01-01T00:00:00Z".into(),
+            };
+            ledger.record(&row).await.unwrap();
+        }
+        ledger
+            .mark_pruned("a", "r", "pruned", Utc::now())
+            .await
+            .unwrap();
+        let gone = ItemKey {
+            account: "a",
+            report_id: "r",
+            stored_id: "gone",
+        };
+        ledger.mark_missing(&gone).await.unwrap();
+
+        let found = ledger
+            .archived_paths("a", "r", &["kept", "pruned", "gone", "new", "it's \"odd\""])
+            .await
+            .unwrap();
+        let expected: HashMap<String, Option<String>> = [
+            ("kept".to_owned(), Some("a/r/kept.csv".to_owned())),
+            ("pruned".to_owned(), None),
+        ]
+        .into();
+        assert_eq!(found, expected);
+        assert!(
+            ledger
+                .archived_paths("a", "r", &[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
