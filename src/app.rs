@@ -16,7 +16,7 @@ use crate::api::CloudClient;
 use crate::api::client::HttpOptions;
 use crate::api::retry::RetryPolicy;
 use crate::archive::{Archive, ArchiveError};
-use crate::config::Config;
+use crate::config::{Account, Config};
 use crate::instance::{InstanceError, InstanceLock};
 use crate::ledger::{Ledger, LedgerError};
 use crate::monitor::Monitor;
@@ -180,30 +180,8 @@ impl Daemon {
             _ => None,
         };
         let cancel = CancellationToken::new();
-        let http = &settings.http;
-        let options = HttpOptions {
-            total: http.timeout,
-            connect: http.connect_timeout,
-            read: http.read_timeout,
-            retry: RetryPolicy {
-                retries: http.retries,
-                max_backoff: http.max_backoff,
-            },
-            requests_per_second: http.requests_per_second,
-            max_json: http.max_json_size,
-        };
         let mut contexts = Vec::new();
-        for account in &config.accounts {
-            let client = CloudClient::new(
-                &account.base_url,
-                &account.client_id,
-                account.client_secret.clone(),
-                options,
-            )
-            .map_err(|source| AppError::Client {
-                account: account.name.clone(),
-                source,
-            })?;
+        for (account, client) in cloud_clients(&config)? {
             contexts.push(PassContext {
                 account: account.clone(),
                 client: Arc::new(client),
@@ -358,6 +336,38 @@ impl Daemon {
             ledger.close().await;
         }
     }
+}
+
+/// One API client per account of `config`, in its order, each behaving as `[http]` says.
+/// What a pass needs to reach the cloud, and all `reports` needs.
+pub fn cloud_clients(config: &Config) -> Result<Vec<(&Account, CloudClient)>, AppError> {
+    let http = &config.settings.http;
+    let options = HttpOptions {
+        total: http.timeout,
+        connect: http.connect_timeout,
+        read: http.read_timeout,
+        retry: RetryPolicy {
+            retries: http.retries,
+            max_backoff: http.max_backoff,
+        },
+        requests_per_second: http.requests_per_second,
+        max_json: http.max_json_size,
+    };
+    let mut clients = Vec::new();
+    for account in &config.accounts {
+        let client = CloudClient::new(
+            &account.base_url,
+            &account.client_id,
+            account.client_secret.clone(),
+            options,
+        )
+        .map_err(|source| AppError::Client {
+            account: account.name.clone(),
+            source,
+        })?;
+        clients.push((account, client));
+    }
+    Ok(clients)
 }
 
 /// The S3 target `[archive.s3]` asks for, if any.
