@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::app::{Daemon, Mode};
-use crate::cli::render_summary;
+use crate::cli::output::render_summary;
 use crate::config;
 use crate::fake_cloud::{BodyShape, FakeCloud, FakeStored, scenario};
 use crate::pass::PassReport;

@@ -4,9 +4,7 @@
 //! config), opens the ledger read-only unless it writes, calls the library and prints a
 //! table or JSON. The work itself lives in `inspect`, `reports` and `verify`.
 
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -14,26 +12,17 @@ use anyhow::Context;
 use chrono::Utc;
 
 use crate::app::{Daemon, Mode};
-use crate::cli::{Failure, load, start_telemetry};
-use crate::config::{Config, LogFormat};
+use crate::cli::failure::Failure;
+use crate::cli::output::{emit, emit_json};
+use crate::cli::setup::{Location, load, no_ledger, read_ledger, read_rows, resolve};
+use crate::config::Config;
 use crate::inspect::{self, ExportFormat, RowFilter};
 use crate::instance::InstanceLock;
-use crate::ledger::{ArchivedRow, Ledger, ObjectRef};
+use crate::ledger::Ledger;
 use crate::progress::Progress;
 use crate::retention::{self, Keep, PruneFrom};
 use crate::s3::ObjectTarget;
 use crate::verify;
-
-/// Where an archive is when it is not where the config says (a copy, a restore).
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct Location {
-    /// Ledger file to read instead of the config's `ledger.path` (needs --archive)
-    #[arg(long, global = true, value_name = "PATH", requires = "archive")]
-    pub ledger: Option<PathBuf>,
-    /// Archive folder to read instead of the config's `archive.dir` (needs --ledger)
-    #[arg(long, global = true, value_name = "DIR", requires = "ledger")]
-    pub archive: Option<PathBuf>,
-}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum LedgerCommand {
@@ -62,86 +51,6 @@ pub enum LedgerCommand {
         #[arg(long, value_enum)]
         format: ExportFormat,
     },
-}
-
-/// The ledger and archive a command works on; the config when there is one.
-struct Resolved {
-    ledger: PathBuf,
-    archive: PathBuf,
-    config: Option<Config>,
-}
-
-fn resolve(config_path: Option<&Path>, location: &Location) -> Result<Resolved, Failure> {
-    if let (Some(ledger), Some(archive)) = (&location.ledger, &location.archive) {
-        start_telemetry(LogFormat::Auto, "warn");
-        return Ok(Resolved {
-            ledger: ledger.clone(),
-            archive: archive.clone(),
-            config: None,
-        });
-    }
-    let config = load(config_path)?;
-    Ok(Resolved {
-        ledger: config.settings.ledger.path.clone(),
-        archive: config.settings.archive.dir.clone(),
-        config: Some(config),
-    })
-}
-
-async fn read_rows(ledger_path: &Path) -> Result<Vec<ArchivedRow>, Failure> {
-    Ok(read_ledger(ledger_path, false).await?.0)
-}
-
-/// The live rows, and with `objects` the S3 object references by path.
-async fn read_ledger(
-    ledger_path: &Path,
-    objects: bool,
-) -> Result<(Vec<ArchivedRow>, HashMap<String, ObjectRef>), Failure> {
-    let Some(ledger) = Ledger::open_read_only(ledger_path)
-        .await
-        .map_err(Failure::runtime)?
-    else {
-        return Err(no_ledger(ledger_path));
-    };
-    let read = async {
-        // Pruned rows name files retention deleted on purpose: not part of the archive now.
-        let rows = ledger.live_rows().await?;
-        let refs = if objects {
-            ledger.object_refs().await?
-        } else {
-            HashMap::new()
-        };
-        Ok::<_, crate::ledger::LedgerError>((rows, refs))
-    };
-    let result = read.await.map_err(Failure::runtime);
-    ledger.close().await;
-    result
-}
-
-fn no_ledger(path: &Path) -> Failure {
-    Failure::config(anyhow::anyhow!(
-        "there is no ledger at `{}`; check --ledger or ledger.path (nothing has been archived there yet)",
-        path.display()
-    ))
-}
-
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
-fn emit(text: &str) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::runtime(
-            anyhow::Error::new(e).context("cannot write to stdout"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn emit_json(value: &impl serde::Serialize) -> Result<(), Failure> {
-    let mut text = serde_json::to_string_pretty(value)
-        .context("cannot write JSON")
-        .map_err(Failure::runtime)?;
-    text.push('\n');
-    emit(&text)
 }
 
 pub async fn ledger(
@@ -380,7 +289,7 @@ pub async fn reports(
         )));
     };
     // Dry-run mode: builds the clients without opening the archive or writing anything.
-    let daemon = crate::cli::build_daemon(config, Mode::DryRun, account).await?;
+    let daemon = crate::cli::setup::build_daemon(config, Mode::DryRun, account).await?;
     let ledger = daemon.ledger().cloned();
     let mut views = Vec::new();
     let mut failed = false;

@@ -3,21 +3,28 @@
 //! Exit codes: 0 success, 1 a pass failed (or another runtime failure), 2 a configuration or
 //! usage error (clap's own usage errors exit 2 too).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::app::{AppError, Daemon, Mode};
-use crate::config::{self, Config, LogFormat};
+use crate::app::{Daemon, Mode};
+use crate::config::{Config, LogFormat};
 use crate::demo;
-use crate::operator::{self, LedgerCommand, Location};
+use crate::operator::{self, LedgerCommand};
 use crate::pass::PassReport;
 use crate::progress::Progress;
 use crate::server;
-use crate::telemetry;
+
+pub mod failure;
+pub mod output;
+pub mod setup;
+
+use failure::Failure;
+use output::{cell, exit_code, render_summary};
+use setup::{Location, build_daemon, load, shutdown_signal, start_telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -114,39 +121,6 @@ pub enum Command {
     Man,
 }
 
-/// A failure with the exit code it maps to.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub error: anyhow::Error,
-}
-
-impl Failure {
-    pub fn config(error: impl Into<anyhow::Error>) -> Self {
-        Self {
-            code: 2,
-            error: error.into(),
-        }
-    }
-
-    pub fn runtime(error: impl Into<anyhow::Error>) -> Self {
-        Self {
-            code: 1,
-            error: error.into(),
-        }
-    }
-
-    /// The daemon could not start: a config the bucket cannot honour exits 2, like any
-    /// other config error; the rest 1.
-    pub fn starting(error: AppError) -> Self {
-        let code = if error.is_config() { 2 } else { 1 };
-        Self {
-            code,
-            error: anyhow::Error::new(error).context("cannot start"),
-        }
-    }
-}
-
 pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Run { no_initial_pass } => {
@@ -223,26 +197,6 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     }
 }
 
-/// Loads the config named by `--config`, `$REPORT_ARCHIVER_CONFIG` or the default path,
-/// then starts logging as it says.
-pub fn load(path: Option<&Path>) -> Result<Config, Failure> {
-    let path = path.unwrap_or(Path::new(config::DEFAULT_CONFIG_PATH));
-    let config = config::load(Some(path))
-        .with_context(|| format!("invalid configuration `{}`", path.display()))
-        .map_err(Failure::config)?;
-    start_telemetry(config.settings.log.format, &config.settings.log.level);
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
-    Ok(config)
-}
-
-pub fn start_telemetry(format: LogFormat, level: &str) {
-    if let Err(e) = telemetry::init(format, level) {
-        eprintln!("warning: logging could not be set up: {e}");
-    }
-}
-
 async fn run(config: Config, run_at_start: bool) -> Result<ExitCode, Failure> {
     let shutdown = shutdown_signal();
     let daemon = Daemon::build(config, Mode::Service)
@@ -258,25 +212,6 @@ async fn run(config: Config, run_at_start: bool) -> Result<ExitCode, Failure> {
         .context("the daemon failed")
         .map_err(Failure::runtime)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Builds the daemon for a one-shot command, limited to `account` when one is named.
-pub async fn build_daemon(
-    config: Config,
-    mode: Mode,
-    account: Option<&str>,
-) -> Result<Daemon, Failure> {
-    let mut daemon = Daemon::build(config, mode)
-        .await
-        .map_err(Failure::starting)?;
-    if let Some(name) = account
-        && !daemon.select_account(name)
-    {
-        return Err(Failure::config(anyhow::anyhow!(
-            "no account named `{name}` in the configuration"
-        )));
-    }
-    Ok(daemon)
 }
 
 async fn once(config: Config, dry_run: bool, account: Option<&str>) -> Result<ExitCode, Failure> {
@@ -297,74 +232,6 @@ async fn once(config: Config, dry_run: bool, account: Option<&str>) -> Result<Ex
         print!("{}", render_summary(&reports));
     }
     Ok(exit_code(&reports))
-}
-
-pub fn exit_code(reports: &[PassReport]) -> ExitCode {
-    if reports.iter().all(PassReport::succeeded) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
-}
-
-/// The table `once` and `demo` print: one row per report, then a total per account.
-pub fn render_summary(reports: &[PassReport]) -> String {
-    let mut out = format!(
-        "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
-        "ACCOUNT",
-        "REPORT",
-        "FETCHED",
-        "SKIPPED",
-        "PENDING",
-        "FAILED",
-        "DEFERRED",
-        "CLOUD_FAILED",
-        "BYTES",
-        "NOTE"
-    );
-    for pass in reports {
-        let account = cell(&pass.account);
-        for r in &pass.reports {
-            let note = cell(r.error.as_deref().or(r.note.as_deref()).unwrap_or(""));
-            out.push_str(&format!(
-                "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
-                account,
-                cell(&r.report_id),
-                r.fetched,
-                r.skipped,
-                r.pending,
-                r.failed,
-                r.deferred,
-                r.cloud_failed,
-                r.bytes,
-                note
-            ));
-        }
-        let note = match (&pass.error, pass.succeeded()) {
-            (Some(e), _) => cell(e),
-            (None, true) => "ok".into(),
-            (None, false) => "FAILED".into(),
-        };
-        out.push_str(&format!(
-            "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
-            account,
-            "(total)",
-            pass.fetched(),
-            pass.skipped(),
-            pass.pending(),
-            pass.failed(),
-            pass.deferred(),
-            pass.cloud_failed(),
-            pass.bytes(),
-            note
-        ));
-    }
-    out
-}
-
-/// A table cell from text a server may have written: secrets out, escaped, capped.
-pub fn cell(text: &str) -> String {
-    crate::untrusted::sanitize(text, crate::untrusted::CELL_MAX)
 }
 
 fn render_plan(reports: &[PassReport]) -> String {
@@ -400,71 +267,4 @@ fn render_plan(reports: &[PassReport]) -> String {
         }
     }
     out
-}
-
-/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not
-/// when the future is first polled: a SIGTERM that arrives while the daemon is still
-/// starting must stop it cleanly, not kill it with the default action.
-#[cfg(unix)]
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{SignalKind, signal};
-    let terminate = signal(SignalKind::terminate());
-    let interrupt = signal(SignalKind::interrupt());
-    async move {
-        let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
-            match s {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = wait(interrupt) => tracing::info!("SIGINT received"),
-            _ = wait(terminate) => tracing::info!("SIGTERM received"),
-        }
-    }
-}
-
-#[cfg(not(unix))]
-pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        tracing::info!("Ctrl-C received");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::pass::ReportOutcome;
-
-    #[test]
-    fn the_summary_header_names_every_column_of_its_rows() {
-        let pass = PassReport {
-            account: "acme".into(),
-            reports: vec![ReportOutcome {
-                report_id: "r-1".into(),
-                fetched: 1,
-                deferred: 2,
-                note: Some("x".into()),
-                ..ReportOutcome::default()
-            }],
-            ..PassReport::default()
-        };
-        let table = render_summary(&[pass]);
-        let lines: Vec<Vec<&str>> = table
-            .lines()
-            .map(|l| l.split_whitespace().collect())
-            .collect();
-        assert_eq!(lines[0].len(), lines[1].len(), "{table}");
-        assert_eq!(lines[0].len(), lines[2].len(), "{table}");
-        let deferred = lines[0]
-            .iter()
-            .position(|h| *h == "DEFERRED")
-            .expect("column");
-        assert_eq!(lines[1][deferred], "2");
-    }
 }
