@@ -7,24 +7,21 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::app::{Daemon, Mode};
-use crate::config::{Config, LogFormat};
+use crate::config::LogFormat;
 use crate::demo;
 use crate::operator::{self, LedgerCommand};
-use crate::pass::PassReport;
-use crate::progress::Progress;
-use crate::server;
 
+pub mod docs;
 pub mod failure;
 pub mod output;
+pub mod service;
 pub mod setup;
 
 use failure::Failure;
-use output::{cell, exit_code, render_summary};
-use setup::{Location, build_daemon, load, shutdown_signal, start_telemetry};
+use output::exit_code;
+use setup::{Location, shutdown_signal, start_telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -122,24 +119,13 @@ pub enum Command {
 }
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
+    let config_path = cli.config.as_deref();
     match cli.command {
-        Command::Run { no_initial_pass } => {
-            let config = load(cli.config.as_deref())?;
-            run(config, !no_initial_pass).await
-        }
+        Command::Run { no_initial_pass } => service::run(config_path, !no_initial_pass).await,
         Command::Once { dry_run, account } => {
-            let config = load(cli.config.as_deref())?;
-            once(config, dry_run, account.as_deref()).await
+            service::once(config_path, dry_run, account.as_deref()).await
         }
-        Command::CheckConfig => {
-            let config = load(cli.config.as_deref())?;
-            let toml = config.effective_toml();
-            print!("{toml}");
-            if !toml.ends_with('\n') {
-                println!();
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::CheckConfig => service::check_config(config_path),
         Command::FakeCloud(args) => {
             start_telemetry(LogFormat::Auto, "info");
             let shutdown = shutdown_signal();
@@ -153,118 +139,22 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             let reports = demo::run_demo(args).await.map_err(Failure::runtime)?;
             Ok(exit_code(&reports))
         }
-        Command::Health { url, timeout } => {
-            let (healthy, body) = server::probe(&url, timeout)
-                .await
-                .with_context(|| format!("cannot probe {url}"))
-                .map_err(Failure::runtime)?;
-            println!("{body}");
-            Ok(if healthy {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
+        Command::Health { url, timeout } => service::health(&url, timeout).await,
         Command::Reports {
             account,
             json,
             location,
-        } => operator::reports(cli.config.as_deref(), &location, account.as_deref(), json).await,
+        } => operator::reports(config_path, &location, account.as_deref(), json).await,
         Command::Ledger { command, location } => {
-            operator::ledger(cli.config.as_deref(), &location, command).await
+            operator::ledger(config_path, &location, command).await
         }
         Command::Verify {
             repair,
             json,
             location,
-        } => operator::verify(cli.config.as_deref(), &location, repair, json).await,
-        Command::Prune { dry_run, json } => {
-            operator::prune(cli.config.as_deref(), dry_run, json).await
-        }
-        Command::Completions { shell } => {
-            let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(shell, &mut cmd, "report-archiver", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(cmd)
-                .render(&mut std::io::stdout())
-                .context("cannot write the man page")
-                .map_err(Failure::runtime)?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => operator::verify(config_path, &location, repair, json).await,
+        Command::Prune { dry_run, json } => operator::prune(config_path, dry_run, json).await,
+        Command::Completions { shell } => Ok(docs::completions(shell, Cli::command())),
+        Command::Man => docs::man(Cli::command()),
     }
-}
-
-async fn run(config: Config, run_at_start: bool) -> Result<ExitCode, Failure> {
-    let shutdown = shutdown_signal();
-    let daemon = Daemon::build(config, Mode::Service)
-        .await
-        .map_err(Failure::starting)?;
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        "report-archiver started"
-    );
-    daemon
-        .run_until_stopped(run_at_start, shutdown)
-        .await
-        .context("the daemon failed")
-        .map_err(Failure::runtime)?;
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn once(config: Config, dry_run: bool, account: Option<&str>) -> Result<ExitCode, Failure> {
-    let mode = if dry_run { Mode::DryRun } else { Mode::Archive };
-    let mut daemon = build_daemon(config, mode, account).await?;
-    let progress = if dry_run {
-        Progress::hidden()
-    } else {
-        Progress::on_terminal("archiving")
-    };
-    daemon.set_progress(progress.clone());
-    let reports = daemon.run_once().await;
-    progress.finish();
-    daemon.close().await;
-    if dry_run {
-        print!("{}", render_plan(&reports));
-    } else {
-        print!("{}", render_summary(&reports));
-    }
-    Ok(exit_code(&reports))
-}
-
-fn render_plan(reports: &[PassReport]) -> String {
-    let mut out = String::new();
-    for pass in reports {
-        if let Some(e) = &pass.error {
-            out.push_str(&format!("{}: FAILED: {}\n", pass.account, cell(e)));
-            continue;
-        }
-        let bytes: u64 = pass.planned.iter().filter_map(|p| p.size).sum();
-        out.push_str(&format!(
-            "{}: would fetch {} item(s), {} byte(s) on the wire\n",
-            pass.account,
-            pass.planned.len(),
-            bytes
-        ));
-        for p in &pass.planned {
-            let size = p.size.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
-            out.push_str(&format!(
-                "  {} {} {} {}\n",
-                cell(&p.report_id),
-                cell(&p.stored_id),
-                cell(&p.format),
-                size
-            ));
-        }
-        for r in pass.reports.iter().filter(|r| r.error.is_some()) {
-            out.push_str(&format!(
-                "  {}: FAILED: {}\n",
-                cell(&r.report_id),
-                cell(r.error.as_deref().unwrap_or(""))
-            ));
-        }
-    }
-    out
 }
