@@ -16,7 +16,6 @@ pub mod app;
 pub mod archive;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod fake_cloud;
 pub mod file_sink;
 pub mod health;

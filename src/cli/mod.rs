@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::config::LogFormat;
-use crate::demo;
 use crate::operator::{self, LedgerCommand};
 
+pub mod demo;
 pub mod docs;
 pub mod failure;
 pub mod output;
@@ -20,8 +19,7 @@ pub mod service;
 pub mod setup;
 
 use failure::Failure;
-use output::exit_code;
-use setup::{Location, shutdown_signal, start_telemetry};
+use setup::Location;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -126,19 +124,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             service::once(config_path, dry_run, account.as_deref()).await
         }
         Command::CheckConfig => service::check_config(config_path),
-        Command::FakeCloud(args) => {
-            start_telemetry(LogFormat::Auto, "info");
-            let shutdown = shutdown_signal();
-            demo::serve_fake_cloud(args, shutdown)
-                .await
-                .map_err(Failure::runtime)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Demo(args) => {
-            start_telemetry(LogFormat::Auto, "warn");
-            let reports = demo::run_demo(args).await.map_err(Failure::runtime)?;
-            Ok(exit_code(&reports))
-        }
+        Command::FakeCloud(args) => demo::fake_cloud(args).await,
+        Command::Demo(args) => demo::demo(args).await,
         Command::Health { url, timeout } => service::health(&url, timeout).await,
         Command::Reports {
             account,
