@@ -25,7 +25,6 @@ pub mod ledger;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;
-pub mod operator;
 pub mod pass;
 pub mod progress;
 pub mod reconcile;

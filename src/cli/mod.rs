@@ -9,16 +9,19 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::operator::{self, LedgerCommand};
-
 pub mod demo;
 pub mod docs;
 pub mod failure;
+pub mod ledger;
 pub mod output;
+pub mod prune;
+pub mod reports;
 pub mod service;
 pub mod setup;
+pub mod verify;
 
 use failure::Failure;
+use ledger::LedgerCommand;
 use setup::Location;
 
 #[derive(Debug, Parser)]
@@ -131,16 +134,16 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             account,
             json,
             location,
-        } => operator::reports(config_path, &location, account.as_deref(), json).await,
+        } => reports::reports(config_path, &location, account.as_deref(), json).await,
         Command::Ledger { command, location } => {
-            operator::ledger(config_path, &location, command).await
+            ledger::ledger(config_path, &location, command).await
         }
         Command::Verify {
             repair,
             json,
             location,
-        } => operator::verify(config_path, &location, repair, json).await,
-        Command::Prune { dry_run, json } => operator::prune(config_path, dry_run, json).await,
+        } => verify::verify(config_path, &location, repair, json).await,
+        Command::Prune { dry_run, json } => prune::prune(config_path, dry_run, json).await,
         Command::Completions { shell } => Ok(docs::completions(shell, Cli::command())),
         Command::Man => docs::man(Cli::command()),
     }

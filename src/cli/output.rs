@@ -10,7 +10,7 @@ use super::failure::Failure;
 use crate::pass::PassReport;
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
-pub(crate) fn emit(text: &str) -> Result<(), Failure> {
+pub(super) fn emit(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Failure::runtime(
@@ -20,7 +20,7 @@ pub(crate) fn emit(text: &str) -> Result<(), Failure> {
     }
 }
 
-pub(crate) fn emit_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+pub(super) fn emit_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let mut text = serde_json::to_string_pretty(value)
         .context("cannot write JSON")
         .map_err(Failure::runtime)?;

@@ -44,13 +44,13 @@ pub struct Location {
 }
 
 /// The ledger and archive a command works on; the config when there is one.
-pub(crate) struct Resolved {
-    pub(crate) ledger: PathBuf,
-    pub(crate) archive: PathBuf,
-    pub(crate) config: Option<Config>,
+pub(super) struct Resolved {
+    pub(super) ledger: PathBuf,
+    pub(super) archive: PathBuf,
+    pub(super) config: Option<Config>,
 }
 
-pub(crate) fn resolve(
+pub(super) fn resolve(
     config_path: Option<&Path>,
     location: &Location,
 ) -> Result<Resolved, Failure> {
@@ -70,12 +70,12 @@ pub(crate) fn resolve(
     })
 }
 
-pub(crate) async fn read_rows(ledger_path: &Path) -> Result<Vec<ArchivedRow>, Failure> {
+pub(super) async fn read_rows(ledger_path: &Path) -> Result<Vec<ArchivedRow>, Failure> {
     Ok(read_ledger(ledger_path, false).await?.0)
 }
 
 /// The live rows, and with `objects` the S3 object references by path.
-pub(crate) async fn read_ledger(
+pub(super) async fn read_ledger(
     ledger_path: &Path,
     objects: bool,
 ) -> Result<(Vec<ArchivedRow>, HashMap<String, ObjectRef>), Failure> {
@@ -100,7 +100,7 @@ pub(crate) async fn read_ledger(
     result
 }
 
-pub(crate) fn no_ledger(path: &Path) -> Failure {
+pub(super) fn no_ledger(path: &Path) -> Failure {
     Failure::config(anyhow::anyhow!(
         "there is no ledger at `{}`; check --ledger or ledger.path (nothing has been archived there yet)",
         path.display()

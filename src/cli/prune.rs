@@ -1,0 +1,86 @@
+//! `prune [--dry-run]`: deletes archived files (or objects) older than `[archive] keep` and
+//! marks their rows pruned, under the instance lock. The work lives in `retention`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+
+use super::failure::Failure;
+use super::output::{emit, emit_json};
+use super::setup::{load, no_ledger};
+use crate::instance::InstanceLock;
+use crate::ledger::Ledger;
+use crate::retention::{self, Keep, PruneFrom};
+use crate::s3::ObjectTarget;
+
+pub async fn prune(
+    config_path: Option<&Path>,
+    dry_run: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let config = load(config_path)?;
+    let Some(keep) = config.settings.archive.keep.as_deref() else {
+        return Err(Failure::config(anyhow::anyhow!(
+            "archive.keep is not set, so nothing is ever pruned; set e.g. keep = \"7y\" under [archive]"
+        )));
+    };
+    let keep = Keep::parse(keep).map_err(Failure::config)?;
+    let ledger_path = &config.settings.ledger.path;
+    // Checked first: opening for writing would create an empty ledger (and its lock file).
+    if !ledger_path.exists() {
+        return Err(no_ledger(ledger_path));
+    }
+    // Deleting files while `run` works on the same archive is the daemon's job, not ours;
+    // the archive's lock too, in case that daemon was given another ledger.
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(
+            InstanceLock::acquire(ledger_path, &config.settings.archive.dir)
+                .map_err(Failure::runtime)?,
+        )
+    };
+    let ledger = if dry_run {
+        Ledger::open_read_only(ledger_path).await
+    } else {
+        Ledger::open(ledger_path, config.settings.ledger.busy_timeout)
+            .await
+            .map(Some)
+    }
+    .map_err(Failure::runtime)?;
+    let Some(ledger) = ledger else {
+        return Err(no_ledger(ledger_path));
+    };
+    let from = match &config.settings.archive.s3 {
+        Some(s3) => PruneFrom::Bucket(Arc::new(
+            ObjectTarget::build(
+                s3,
+                config.s3_keys.as_ref(),
+                &config.settings.http,
+                ledger.clone(),
+            )
+            .context("cannot set up the S3 target")
+            .map_err(Failure::runtime)?,
+        )),
+        None => PruneFrom::Dir(config.settings.archive.dir.clone()),
+    };
+    let report = retention::prune(&ledger, &from, keep, Utc::now(), dry_run)
+        .await
+        .context("prune failed")
+        .map_err(Failure::runtime);
+    ledger.close().await;
+    let report = report?;
+    if json {
+        emit_json(&report)?;
+    } else {
+        emit(&retention::render(&report))?;
+    }
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
