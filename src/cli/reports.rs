@@ -7,8 +7,11 @@ use std::process::ExitCode;
 
 use super::failure::Failure;
 use super::output::{emit, emit_json};
-use super::setup::{Location, build_daemon, resolve};
-use crate::app::Mode;
+use super::setup::{Location, no_account, resolve};
+use crate::app::cloud_clients;
+use crate::config::Config;
+use crate::ledger::Ledger;
+use crate::reports::ReportView;
 
 pub async fn reports(
     config_path: Option<&Path>,
@@ -27,21 +30,16 @@ pub async fn reports(
             "reports needs --config FILE"
         )));
     };
-    // Dry-run mode: builds the clients without opening the archive or writing anything.
-    let daemon = build_daemon(config, Mode::DryRun, account).await?;
-    let ledger = daemon.ledger().cloned();
-    let mut views = Vec::new();
-    let mut failed = false;
-    for ctx in daemon.contexts() {
-        match crate::reports::overview(&ctx.account, &ctx.client, ledger.as_ref()).await {
-            Ok(mut v) => views.append(&mut v),
-            Err(e) => {
-                failed = true;
-                crate::telemetry::print_error(&e.to_string());
-            }
-        }
+    // Only what asking needs: the clients, and the ledger read-only for the archived
+    // counts (none yet is no error). No archive is opened and nothing is written.
+    let ledger = Ledger::open_read_only(&config.settings.ledger.path)
+        .await
+        .map_err(|e| Failure::starting(e.into()))?;
+    let views = overviews(&config, account, ledger.as_ref()).await;
+    if let Some(ledger) = &ledger {
+        ledger.close().await;
     }
-    daemon.close().await;
+    let (views, failed) = views?;
     if json {
         emit_json(&views)?;
     } else {
@@ -52,4 +50,31 @@ pub async fn reports(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Every selected account's reports, and whether asking any account failed (said on stderr).
+async fn overviews(
+    config: &Config,
+    account: Option<&str>,
+    ledger: Option<&Ledger>,
+) -> Result<(Vec<ReportView>, bool), Failure> {
+    let mut clients = cloud_clients(config).map_err(Failure::starting)?;
+    if let Some(name) = account {
+        clients.retain(|(a, _)| a.name == name);
+        if clients.is_empty() {
+            return Err(no_account(name));
+        }
+    }
+    let mut views = Vec::new();
+    let mut failed = false;
+    for (account, client) in &clients {
+        match crate::reports::overview(account, client, ledger).await {
+            Ok(mut v) => views.append(&mut v),
+            Err(e) => {
+                failed = true;
+                crate::telemetry::print_error(&e.to_string());
+            }
+        }
+    }
+    Ok((views, failed))
 }

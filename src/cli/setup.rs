@@ -119,11 +119,16 @@ pub async fn build_daemon(
     if let Some(name) = account
         && !daemon.select_account(name)
     {
-        return Err(Failure::config(anyhow::anyhow!(
-            "no account named `{name}` in the configuration"
-        )));
+        return Err(no_account(name));
     }
     Ok(daemon)
+}
+
+/// `--account` names an account the config does not have.
+pub(super) fn no_account(name: &str) -> Failure {
+    Failure::config(anyhow::anyhow!(
+        "no account named `{name}` in the configuration"
+    ))
 }
 
 /// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not
