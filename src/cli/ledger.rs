@@ -1,5 +1,5 @@
 //! `ledger list|stats|export`: what the ledger holds, read-only, as a table, JSON, CSV or
-//! a checksum list. The rows come from [`read_ledger`]; the work lives in `inspect`.
+//! a checksum list. The rows come from `setup::read_ledger`; the work lives in `inspect`.
 
 use std::path::Path;
 use std::process::ExitCode;

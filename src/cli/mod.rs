@@ -1,5 +1,10 @@
 //! The command line: clap definitions and dispatch.
 //!
+//! Each command's handler is a module here (`service`, `demo`, `reports`, `ledger`, `verify`,
+//! `prune`, `docs`). What they share sits below them, in `failure`, `setup` and `output`:
+//! handlers import from there, never from this dispatcher, so nothing but the binary
+//! depends on the top.
+//!
 //! Exit codes: 0 success, 1 a pass failed (or another runtime failure), 2 a configuration or
 //! usage error (clap's own usage errors exit 2 too).
 

@@ -1,5 +1,6 @@
 //! `prune [--dry-run]`: deletes archived files (or objects) older than `[archive] keep` and
-//! marks their rows pruned, under the instance lock. The work lives in `retention`.
+//! marks their rows pruned, under the instance lock; `--dry-run` only lists them. The work
+//! lives in `retention`.
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! `verify [--repair]`: every archived file, or object with `[archive.s3]`, re-hashed against
-//! the ledger; with `--repair` the damage quarantined and fetched again. Exit 0 only when
-//! clean. The work lives in the crate's `verify` module and the S3 target.
+//! the ledger; with `--repair`, what is missing or changed fetched again (a changed file
+//! quarantined first). Exit 0 only when clean. The work lives in the crate's `verify`
+//! module and the S3 target.
 
 use std::path::Path;
 use std::process::ExitCode;
