@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::CloudClient;
 use crate::archive::{Archive, ArchiveError};
-use crate::config::Config;
+use crate::config::{Account, Config};
 use crate::instance::{InstanceError, InstanceLock};
 use crate::ledger::{Ledger, LedgerError};
 use crate::monitor::Monitor;
@@ -134,19 +134,8 @@ impl Daemon {
             _ => None,
         };
         let cancel = CancellationToken::new();
-        let options = settings.http.options();
         let mut contexts = Vec::new();
-        for account in &config.accounts {
-            let client = CloudClient::new(
-                account.base_url.as_str(),
-                &account.client_id,
-                account.client_secret.clone(),
-                options,
-            )
-            .map_err(|source| AppError::Client {
-                account: account.name.clone(),
-                source,
-            })?;
+        for (account, client) in cloud_clients(&config)? {
             contexts.push(PassContext {
                 account: account.clone(),
                 client: Arc::new(client),
@@ -302,6 +291,27 @@ impl Daemon {
             ledger.close().await;
         }
     }
+}
+
+/// One API client per account of `config`, in its order, each behaving as `[http]` says.
+/// What a pass needs to reach the cloud, and all `reports` needs.
+pub fn cloud_clients(config: &Config) -> Result<Vec<(&Account, CloudClient)>, AppError> {
+    let options = config.settings.http.options();
+    let mut clients = Vec::new();
+    for account in &config.accounts {
+        let client = CloudClient::new(
+            account.base_url.as_str(),
+            &account.client_id,
+            account.client_secret.clone(),
+            options,
+        )
+        .map_err(|source| AppError::Client {
+            account: account.name.clone(),
+            source,
+        })?;
+        clients.push((account, client));
+    }
+    Ok(clients)
 }
 
 /// What every writing run opens first, in this order: the instance lock (before anything is

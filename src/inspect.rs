@@ -133,7 +133,7 @@ pub fn render_list(rows: &[ArchivedRow]) -> String {
     );
     // The ids and the format came from a server (allow-listed when they were stored, but
     // a ledger from an older version or another tool may hold anything): escaped.
-    let cell = crate::cli::cell;
+    let cell = crate::untrusted::cell;
     for r in rows {
         out.push_str(&format!(
             "{:<16} {:<38} {:<38} {:<10} {:<20} {:>10}  {}\n",
@@ -175,7 +175,7 @@ pub fn render_stats(s: &Stats) -> String {
             out.push_str(&format!(
                 "{:<8} {:<56} {:>7} {:>14} {:>14}\n",
                 group,
-                crate::cli::cell(name),
+                crate::untrusted::cell(name),
                 t.files,
                 t.bytes,
                 t.wire_bytes

@@ -165,7 +165,7 @@ async fn count_stored(
 
 /// The `reports` table. Every cell but the counts is the server's text: escaped, capped.
 pub fn render(views: &[ReportView]) -> String {
-    let cell = crate::cli::cell;
+    let cell = crate::untrusted::cell;
     let dash = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), cell);
     let mut out = format!(
         "{:<16} {:<38} {:<16} {:<16} {:<12} {:<7} {:>5} {:>11} {:>6} {:>8}  {:<}\n",

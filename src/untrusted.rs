@@ -94,6 +94,11 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// A table cell from text a server may have written: secrets out, escaped, capped.
+pub fn cell(text: &str) -> String {
+    sanitize(text, CELL_MAX)
+}
+
 /// Secrets replaced by `[redacted]`, then [`escape`]d and capped: server text made fit
 /// for a log line, a table cell, the ledger or a webhook.
 #[must_use]

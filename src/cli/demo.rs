@@ -8,13 +8,16 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
 
+use super::failure::Failure;
+use super::output::{exit_code, render_summary};
+use super::setup::{shutdown_signal, start_telemetry};
 use crate::app::{Daemon, Mode};
-use crate::cli::render_summary;
-use crate::config;
+use crate::config::{self, LogFormat};
 use crate::fake_cloud::{BodyShape, FakeCloud, FakeStored, scenario};
 use crate::pass::PassReport;
 
@@ -79,6 +82,23 @@ pub enum Scenario {
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
     humantime_serde::re::humantime::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// `fake-cloud`: serves until SIGTERM/SIGINT.
+pub async fn fake_cloud(args: FakeCloudArgs) -> Result<ExitCode, Failure> {
+    start_telemetry(LogFormat::Auto, "info");
+    let shutdown = shutdown_signal();
+    serve_fake_cloud(args, shutdown)
+        .await
+        .map_err(Failure::runtime)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `demo`: exit 0 when every pass succeeded, as `once`.
+pub async fn demo(args: DemoArgs) -> Result<ExitCode, Failure> {
+    start_telemetry(LogFormat::Auto, "warn");
+    let reports = run_demo(args).await.map_err(Failure::runtime)?;
+    Ok(exit_code(&reports))
 }
 
 pub async fn serve_fake_cloud(

@@ -1,0 +1,155 @@
+//! The command line: clap definitions and dispatch.
+//!
+//! Each command's handler is a module here (`service`, `demo`, `reports`, `ledger`, `verify`,
+//! `prune`, `docs`). What they share sits below them, in `failure`, `setup` and `output`:
+//! handlers import from there, never from this dispatcher, so nothing but the binary
+//! depends on the top.
+//!
+//! Exit codes: 0 success, 1 a pass failed (or another runtime failure), 2 a configuration or
+//! usage error (clap's own usage errors exit 2 too).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub mod demo;
+pub mod docs;
+pub mod failure;
+pub mod ledger;
+pub mod output;
+pub mod prune;
+pub mod reports;
+pub mod service;
+pub mod setup;
+pub mod verify;
+
+use failure::Failure;
+use ledger::LedgerCommand;
+use setup::Location;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "report-archiver",
+    version,
+    about = "Keeps a complete, verified, local archive of the stored usage reports of Acronis Cyber Protect Cloud"
+)]
+pub struct Cli {
+    /// Config file [default: /etc/report-archiver/config.toml]
+    #[arg(long, short, global = true, env = "REPORT_ARCHIVER_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run as a service: one pass per account on its cron schedule until SIGTERM/SIGINT
+    Run {
+        /// Wait for the first cron tick instead of passing once at start
+        #[arg(long)]
+        no_initial_pass: bool,
+    },
+    /// One pass for every account, then exit: 0 all archived, 1 something failed
+    Once {
+        /// List what would be fetched (items, bytes) and write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this account
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Load and validate the config, then print the effective settings (secrets masked)
+    CheckConfig,
+    /// Serve the built-in fake cloud API on loopback, to try the daemon without an account
+    FakeCloud(demo::FakeCloudArgs),
+    /// Archive from a built-in fake cloud into ./demo-archive (config written to ./demo.toml)
+    Demo(demo::DemoArgs),
+    /// Probe a running daemon's /healthz (needs [server] listen): exit 0 healthy, 1 not
+    Health {
+        /// The /healthz URL; reads no config, so it needs no secret
+        #[arg(
+            long,
+            env = "REPORT_ARCHIVER_HEALTH_URL",
+            default_value = "http://127.0.0.1:9754/healthz"
+        )]
+        url: String,
+        /// Give up after this long (humantime, e.g. 5s)
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+    },
+    /// The reports the API client can see, their settings, and how much of each is archived
+    Reports {
+        /// Only this account
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// What the ledger holds: list, stats, export
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Re-hash every archived file against the ledger: 0 intact, 1 findings
+    Verify {
+        /// Quarantine changed files and fetch missing and changed items again
+        #[arg(long)]
+        repair: bool,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        location: Location,
+    },
+    /// Delete archived files older than `[archive] keep`; the ledger marks them pruned
+    Prune {
+        /// List what would be deleted and delete nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout
+    Man,
+}
+
+pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::Run { no_initial_pass } => service::run(config_path, !no_initial_pass).await,
+        Command::Once { dry_run, account } => {
+            service::once(config_path, dry_run, account.as_deref()).await
+        }
+        Command::CheckConfig => service::check_config(config_path),
+        Command::FakeCloud(args) => demo::fake_cloud(args).await,
+        Command::Demo(args) => demo::demo(args).await,
+        Command::Health { url, timeout } => service::health(&url, timeout).await,
+        Command::Reports {
+            account,
+            json,
+            location,
+        } => reports::reports(config_path, &location, account.as_deref(), json).await,
+        Command::Ledger { command, location } => {
+            ledger::ledger(config_path, &location, command).await
+        }
+        Command::Verify {
+            repair,
+            json,
+            location,
+        } => verify::verify(config_path, &location, repair, json).await,
+        Command::Prune { dry_run, json } => prune::prune(config_path, dry_run, json).await,
+        Command::Completions { shell } => Ok(docs::completions(shell, Cli::command())),
+        Command::Man => docs::man(Cli::command()),
+    }
+}
