@@ -21,7 +21,7 @@ use crate::instance::{InstanceError, InstanceLock};
 use crate::ledger::{Ledger, LedgerError};
 use crate::monitor::Monitor;
 use crate::notify::NotifyError;
-use crate::pass::{PassContext, PassReport, run_pass};
+use crate::pass::{Observers, PassContext, PassObserver, PassReport, run_pass};
 use crate::progress::Progress;
 use crate::reconcile::{ReconcileError, reconcile};
 use crate::retention::{Keep, PruneFrom, RetentionError, run_daily};
@@ -213,8 +213,7 @@ impl Daemon {
                 dry_run,
                 max_file_size: settings.archive.max_file_size,
                 failure_backoff: settings.http.failure_backoff,
-                progress: Progress::hidden(),
-                health: Some(monitor.health.clone()),
+                observer: monitor.health.clone(),
             });
         }
         Ok(Self {
@@ -241,8 +240,10 @@ impl Daemon {
 
     /// Shows `progress` for every account's downloads (`once` on a terminal).
     pub fn set_progress(&mut self, progress: Arc<Progress>) {
+        let health: Arc<dyn PassObserver> = self.monitor.health.clone();
+        let observer = Arc::new(Observers::new([health, progress]));
         for ctx in &mut self.contexts {
-            ctx.progress = progress.clone();
+            ctx.observer = observer.clone();
         }
     }
 

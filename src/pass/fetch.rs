@@ -18,9 +18,7 @@ pub(super) async fn download_one(
             .await;
         match result {
             Ok(row) => {
-                if let Some(health) = &ctx.health {
-                    health.item_archived(&ctx.account.name);
-                }
+                ctx.observer.item_archived(&ctx.account.name);
                 info!(
                     bytes = row.wire_bytes,
                     stored_bytes = row.stored_bytes,

@@ -18,9 +18,7 @@ use crate::api::retry::{Transient, Verdict};
 use crate::api::{ApiError, CloudClient, StoredItem, StoredStatus};
 use crate::archive::{Archive, ArchiveError, ArchiveTarget, BodyInfo, check_component};
 use crate::config::Account;
-use crate::health::Health;
 use crate::ledger::{ArchivedRow, ItemKey, Ledger, LedgerError, PassTotals, rfc3339};
-use crate::progress::Progress;
 
 /// Everything a pass needs, shared by the passes of one account.
 #[derive(Clone)]
@@ -36,10 +34,8 @@ pub struct PassContext {
     pub max_file_size: u64,
     /// `[http] failure_backoff`.
     pub failure_backoff: Duration,
-    /// The live progress bar of `once` on a terminal; hidden otherwise.
-    pub progress: Arc<Progress>,
-    /// Told of every archived item, so `/healthz` sees a long pass making progress.
-    pub health: Option<Arc<Health>>,
+    /// Told of the pass's progress while it runs (the progress bar, `/healthz`).
+    pub observer: Arc<dyn PassObserver>,
 }
 
 /// What one report's part of a pass did.
@@ -280,8 +276,8 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             .for_each(|(outcome, todo)| {
                 lock(outcomes_ref).insert(outcome.report_id.clone(), outcome);
                 if !ctx.dry_run {
-                    ctx.progress
-                        .add_work(todo.len() as u64, todo.iter().map(planned_bytes).sum());
+                    ctx.observer
+                        .work_planned(todo.len() as u64, todo.iter().map(planned_bytes).sum());
                 }
                 for d in todo {
                     // The receiver lives until this stage ends; a failed send cannot happen.
@@ -311,11 +307,11 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
         let downloading = todo_rx
             .map(|d| async move {
                 if ctx.cancel.is_cancelled() {
-                    ctx.progress.item_done(planned_bytes(&d));
+                    ctx.observer.item_done(planned_bytes(&d));
                     return (d.report_id, Err(CANCELLED.to_owned()));
                 }
                 let result = download_one(ctx, &d, slots).await;
-                ctx.progress.item_done(planned_bytes(&d));
+                ctx.observer.item_done(planned_bytes(&d));
                 (d.report_id, result)
             })
             .buffer_unordered(concurrency * 2)
@@ -356,7 +352,10 @@ fn planned_bytes(d: &Download) -> u64 {
 const CANCELLED: &str = "shutting down; left for the next pass";
 
 mod fetch;
+mod observe;
 mod plan;
+
+pub use observe::{Observers, PassObserver};
 
 use fetch::download_one;
 pub use fetch::refetch;
