@@ -21,7 +21,9 @@ use crate::instance::{InstanceError, InstanceLock};
 use crate::ledger::{Ledger, LedgerError};
 use crate::monitor::Monitor;
 use crate::notify::NotifyError;
-use crate::pass::{Observers, PassContext, PassObserver, PassReport, run_pass};
+use crate::pass::{
+    Observers, PassContext, PassMode, PassObserver, PassReport, PassSettings, run_pass,
+};
 use crate::progress::Progress;
 use crate::reconcile::{ReconcileError, reconcile};
 use crate::retention::{Keep, PruneFrom, RetentionError, run_daily};
@@ -192,6 +194,12 @@ impl Daemon {
             requests_per_second: http.requests_per_second,
             max_json: http.max_json_size,
         };
+        // What the passes may write, decided once: a dry run reads the ledger (if there is
+        // one yet) and writes nothing.
+        let pass_mode = match ledger.clone() {
+            Some(ledger) if !dry_run => PassMode::Archive { ledger },
+            ledger => PassMode::DryRun { ledger },
+        };
         let mut contexts = Vec::new();
         for account in &config.accounts {
             let client = CloudClient::new(
@@ -207,12 +215,16 @@ impl Daemon {
             contexts.push(PassContext {
                 account: account.clone(),
                 client: Arc::new(client),
-                ledger: ledger.clone(),
                 archive: archive.clone(),
                 cancel: cancel.clone(),
-                dry_run,
-                max_file_size: settings.archive.max_file_size,
-                failure_backoff: settings.http.failure_backoff,
+                mode: pass_mode.clone(),
+                settings: PassSettings {
+                    reports: account.reports.clone(),
+                    formats: account.formats.clone(),
+                    concurrency: account.concurrency,
+                    max_file_size: settings.archive.max_file_size,
+                    failure_backoff: settings.http.failure_backoff,
+                },
                 observer: monitor.health.clone(),
             });
         }

@@ -35,9 +35,9 @@ pub(super) async fn download_one(
                     report_id: &d.report_id,
                     stored_id: &d.stored_id,
                 };
-                let attempts = match &ctx.ledger {
+                let attempts = match ctx.mode.writes() {
                     Some(ledger) => ledger
-                        .record_item_failure(&key, &message, ctx.failure_backoff)
+                        .record_item_failure(&key, &message, ctx.settings.failure_backoff)
                         .await
                         .unwrap_or_else(|le| {
                             warn!(error.message = %le, "cannot record the failure in the ledger");
@@ -115,10 +115,10 @@ async fn fetch_and_record(
                 "the listing gives a negative size ({s}); refused"
             )));
         }
-        Some(s) if s as u64 > ctx.max_file_size => {
+        Some(s) if s as u64 > ctx.settings.max_file_size => {
             return Err(ItemError::Refused(format!(
                 "the listing gives {s} bytes, more than max_file_size ({}); refused",
-                ctx.max_file_size
+                ctx.settings.max_file_size
             )));
         }
         Some(s) => Some(s as u64),
@@ -149,7 +149,7 @@ async fn fetch_and_record(
         gzip_header,
         content_length: response.content_length(),
         listed_size,
-        max_bytes: Some(ctx.max_file_size),
+        max_bytes: Some(ctx.settings.max_file_size),
         framed,
     };
     let target = ArchiveTarget {
@@ -194,7 +194,7 @@ async fn fetch_and_record(
         path: file.relative_path,
         fetched_at: rfc3339(Utc::now()),
     };
-    if let Some(ledger) = &ctx.ledger {
+    if let Some(ledger) = ctx.mode.writes() {
         let object = file.object.map(|o| o.object);
         ledger.record_with_object(&row, object.as_ref()).await?;
     }

@@ -25,17 +25,56 @@ use crate::ledger::{ArchivedRow, ItemKey, Ledger, LedgerError, PassTotals, rfc33
 pub struct PassContext {
     pub account: Account,
     pub client: Arc<CloudClient>,
-    /// `None` only in a dry run on a machine without a ledger yet.
-    pub ledger: Option<Ledger>,
     pub archive: Arc<Archive>,
     pub cancel: CancellationToken,
-    pub dry_run: bool,
+    /// Whether the pass writes, decided once here.
+    pub mode: PassMode,
+    pub settings: PassSettings,
+    /// Told of the pass's progress while it runs (the progress bar, `/healthz`).
+    pub observer: Arc<dyn PassObserver>,
+}
+
+/// Whether a pass writes, and the ledger it reads and writes.
+#[derive(Clone)]
+pub enum PassMode {
+    /// Lists what would be fetched; touches neither the archive nor the ledger. The
+    /// ledger, opened read-only, is `None` on a machine without one yet.
+    DryRun { ledger: Option<Ledger> },
+    /// Downloads, archives and records.
+    Archive { ledger: Ledger },
+}
+
+impl PassMode {
+    /// The ledger that tells what is archived already, if any.
+    fn ledger(&self) -> Option<&Ledger> {
+        match self {
+            Self::DryRun { ledger } => ledger.as_ref(),
+            Self::Archive { ledger } => Some(ledger),
+        }
+    }
+
+    /// The ledger to record in: none in a dry run.
+    fn writes(&self) -> Option<&Ledger> {
+        match self {
+            Self::DryRun { .. } => None,
+            Self::Archive { ledger } => Some(ledger),
+        }
+    }
+}
+
+/// What a pass takes from the configuration.
+#[derive(Debug, Clone)]
+pub struct PassSettings {
+    /// The account's `reports`; empty: every report its client can see.
+    pub reports: Vec<String>,
+    /// The account's `formats`; empty: every format.
+    pub formats: Vec<String>,
+    /// The account's `concurrency`: downloads on the wire at once.
+    pub concurrency: usize,
     /// `[archive] max_file_size`.
     pub max_file_size: u64,
     /// `[http] failure_backoff`.
     pub failure_backoff: Duration,
-    /// Told of the pass's progress while it runs (the progress bar, `/healthz`).
-    pub observer: Arc<dyn PassObserver>,
 }
 
 /// What one report's part of a pass did.
@@ -154,11 +193,12 @@ struct Download {
 
 /// Runs one pass and records it in the ledger (unless dry).
 pub async fn run_pass(ctx: &PassContext) -> PassReport {
-    let span = info_span!("pass", account = %ctx.account.name, dry_run = ctx.dry_run);
+    let span =
+        info_span!("pass", account = %ctx.account.name, dry_run = ctx.mode.writes().is_none());
     async {
         let started = Instant::now();
-        let pass_id = match (&ctx.ledger, ctx.dry_run) {
-            (Some(ledger), false) => match ledger.start_pass(&ctx.account.name).await {
+        let pass_id = match ctx.mode.writes() {
+            Some(ledger) => match ledger.start_pass(&ctx.account.name).await {
                 Ok(id) => Some(id),
                 Err(e) => {
                     return PassReport {
@@ -172,7 +212,7 @@ pub async fn run_pass(ctx: &PassContext) -> PassReport {
         };
         let mut report = run_pass_inner(ctx).await;
         report.seconds = started.elapsed().as_secs_f64();
-        if let (Some(ledger), Some(id)) = (&ctx.ledger, pass_id)
+        if let (Some(ledger), Some(id)) = (ctx.mode.writes(), pass_id)
             && let Err(e) = ledger.finish_pass(id, &report.totals()).await
         {
             report.error.get_or_insert(e.to_string());
@@ -235,7 +275,7 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             return report;
         }
     };
-    let deferred = match &ctx.ledger {
+    let deferred = match ctx.mode.ledger() {
         Some(ledger) => match ledger.deferred_items(&ctx.account.name).await {
             Ok(d) => d,
             Err(e) => {
@@ -252,7 +292,7 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
     // channel: were they one chained stream, a listing waiting on the ledger's connection
     // would not be polled while the downloads are at capacity, and the downloads would
     // wait on that same connection for ever.
-    let concurrency = ctx.account.concurrency.max(1);
+    let concurrency = ctx.settings.concurrency.max(1);
     let outcomes: std::sync::Mutex<BTreeMap<String, ReportOutcome>> = Default::default();
     let (todo_tx, todo_rx) = futures::channel::mpsc::unbounded::<Download>();
     let outcomes_ref = &outcomes;
@@ -275,7 +315,7 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             .buffer_unordered(concurrency)
             .for_each(|(outcome, todo)| {
                 lock(outcomes_ref).insert(outcome.report_id.clone(), outcome);
-                if !ctx.dry_run {
+                if ctx.mode.writes().is_some() {
                     ctx.observer
                         .work_planned(todo.len() as u64, todo.iter().map(planned_bytes).sum());
                 }
@@ -288,7 +328,7 @@ async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             .await;
         drop(todo_tx);
     };
-    if ctx.dry_run {
+    if ctx.mode.writes().is_none() {
         let ((), downloads) = futures::join!(listing, todo_rx.collect::<Vec<Download>>());
         for d in &downloads {
             report.planned.push(PlannedItem {

@@ -5,8 +5,8 @@ use super::*;
 
 /// The configured report ids, or every report the client can see.
 pub(super) async fn which_reports(ctx: &PassContext) -> Result<Vec<String>, String> {
-    if !ctx.account.reports.is_empty() {
-        return Ok(ctx.account.reports.clone());
+    if !ctx.settings.reports.is_empty() {
+        return Ok(ctx.settings.reports.clone());
     }
     let tenant = ctx
         .client
@@ -50,14 +50,14 @@ pub(super) async fn plan_report(
         .stored_list(report_id)
         .await
         .map_err(|e| e.to_string())?;
-    if items.is_empty() && ctx.account.reports.is_empty() {
+    if items.is_empty() && ctx.settings.reports.is_empty() {
         explain_empty(ctx, report_id, outcome).await;
     }
     let listed_ids: Vec<&str> = items
         .iter()
         .filter_map(|item| item.as_ref().ok()?.id.as_deref())
         .collect();
-    let archived = match &ctx.ledger {
+    let archived = match ctx.mode.ledger() {
         Some(ledger) => ledger
             .archived_paths(&ctx.account.name, report_id, &listed_ids)
             .await
@@ -84,7 +84,7 @@ pub(super) async fn plan_report(
             }
         };
         let format = item.report_format.as_str();
-        if !ctx.account.formats.is_empty() && !ctx.account.formats.iter().any(|f| f == format) {
+        if !ctx.settings.formats.is_empty() && !ctx.settings.formats.iter().any(|f| f == format) {
             outcome.excluded += 1;
             continue;
         }
@@ -96,7 +96,7 @@ pub(super) async fn plan_report(
             }
             StoredStatus::Failed => {
                 outcome.cloud_failed += 1;
-                if let (Some(ledger), Some(id), false) = (&ctx.ledger, &item.id, ctx.dry_run) {
+                if let (Some(ledger), Some(id)) = (ctx.mode.writes(), &item.id) {
                     match ledger
                         .record_cloud_failure(
                             &ctx.account.name,
@@ -139,7 +139,7 @@ pub(super) async fn plan_report(
                 continue;
             };
             warn!(report_id, stored_id = %stored_id, path = %path, "archived file is missing; fetching it again");
-            if let (Some(ledger), false) = (&ctx.ledger, ctx.dry_run) {
+            if let Some(ledger) = ctx.mode.writes() {
                 let key = ItemKey {
                     account: &ctx.account.name,
                     report_id,
