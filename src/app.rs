@@ -19,7 +19,9 @@ use crate::instance::{InstanceError, InstanceLock};
 use crate::ledger::{Ledger, LedgerError};
 use crate::monitor::Monitor;
 use crate::notify::NotifyError;
-use crate::pass::{PassContext, PassReport, run_pass};
+use crate::pass::{
+    Observers, PassContext, PassMode, PassObserver, PassReport, PassSettings, run_pass,
+};
 use crate::progress::Progress;
 use crate::reconcile::{ReconcileError, reconcile};
 use crate::retention::{RetentionError, run_daily};
@@ -134,19 +136,28 @@ impl Daemon {
             _ => None,
         };
         let cancel = CancellationToken::new();
+        // What the passes may write, decided once: a dry run reads the ledger (if there is
+        // one yet) and writes nothing.
+        let pass_mode = match ledger.clone() {
+            Some(ledger) if !dry_run => PassMode::Archive { ledger },
+            ledger => PassMode::DryRun { ledger },
+        };
         let mut contexts = Vec::new();
         for (account, client) in cloud_clients(&config)? {
             contexts.push(PassContext {
                 account: account.clone(),
                 client: Arc::new(client),
-                ledger: ledger.clone(),
                 store: store.clone(),
                 cancel: cancel.clone(),
-                dry_run,
-                max_file_size: settings.archive.max_file_size,
-                failure_backoff: account.failure_backoff,
-                progress: Progress::hidden(),
-                health: Some(monitor.health.clone()),
+                mode: pass_mode.clone(),
+                settings: PassSettings {
+                    reports: account.reports.clone(),
+                    formats: account.formats.clone(),
+                    concurrency: account.concurrency,
+                    max_file_size: settings.archive.max_file_size,
+                    failure_backoff: account.failure_backoff,
+                },
+                observer: monitor.health.clone(),
             });
         }
         Ok(Self {
@@ -173,8 +184,10 @@ impl Daemon {
 
     /// Shows `progress` for every account's downloads (`once` on a terminal).
     pub fn set_progress(&mut self, progress: Arc<Progress>) {
+        let health: Arc<dyn PassObserver> = self.monitor.health.clone();
+        let observer = Arc::new(Observers::new([health, progress]));
         for ctx in &mut self.contexts {
-            ctx.progress = progress.clone();
+            ctx.observer = observer.clone();
         }
     }
 

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::ledger::rfc3339;
-use crate::pass::PassReport;
+use crate::pass::{PassObserver, PassReport};
 
 #[derive(Debug, Default)]
 struct AccountState {
@@ -179,6 +179,13 @@ impl Health {
             staleness_secs: self.staleness.as_secs(),
             accounts,
         }
+    }
+}
+
+/// A pass in progress tells of each item it archives.
+impl PassObserver for Health {
+    fn item_archived(&self, account: &str) {
+        Health::item_archived(self, account);
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`Monitor`]: where a finished pass goes besides the log: the metrics, the health state
 //! and the notifications. The scheduler and `once` call [`Monitor::pass_finished`] with
-//! each [`PassReport`]; the pass itself knows nothing of them.
+//! each [`PassReport`]; the pass itself knows nothing of them (while it runs, it tells
+//! only a [`crate::pass::PassObserver`], which [`Health`] is).
 
 use std::sync::Arc;
 

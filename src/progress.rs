@@ -3,6 +3,7 @@
 //! - [`Progress`]: shown only when stderr is a terminal; otherwise it does nothing, so a
 //!   service, a pipe or a log file gets the logs and nothing else. Work can be added while
 //!   it runs (a pass learns what to fetch report by report).
+//!   It watches a pass as a [`PassObserver`].
 //! - [`LogWriter`]: the log writer; it lifts the bar off the screen for each log line, so
 //!   lines and bar do not garble each other.
 
@@ -12,6 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::pass::PassObserver;
 
 const TEMPLATE: &str = "{spinner} {msg} [{elapsed_precise}] {wide_bar} {prefix} items, \
     {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, ETA {eta})";
@@ -87,6 +90,17 @@ impl Progress {
             // table on stdout, which shares the terminal) must start on a new line.
             eprintln!();
         }
+    }
+}
+
+/// A pass's downloads are the bar's items.
+impl PassObserver for Progress {
+    fn work_planned(&self, items: u64, bytes: u64) {
+        self.add_work(items, bytes);
+    }
+
+    fn item_done(&self, bytes: u64) {
+        Progress::item_done(self, bytes);
     }
 }
 

@@ -250,7 +250,9 @@ async fn refetch_findings(
                     "the cloud lists this stored item as {}",
                     i.status.as_str()
                 )),
-                Some(i) => refetch(ctx, &report_id, i.clone()).await,
+                Some(i) => refetch(ctx, &report_id, i.clone())
+                    .await
+                    .map_err(|e| e.to_string()),
             };
             match outcome {
                 Ok(row) => {

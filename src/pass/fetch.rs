@@ -1,27 +1,54 @@
 //! Fetching one planned item: a bounded download through the archive, recorded in the
 //! ledger; [`refetch`] does the same for `verify --repair`.
 
-use super::*;
-use crate::store::Published;
+use std::sync::Arc;
+use std::time::Instant;
 
-/// Downloads, archives and records one item; returns the wire bytes.
+use bytes::Bytes;
+use chrono::Utc;
+use futures::{Stream, StreamExt};
+use tokio::sync::Semaphore;
+use tracing::{Instrument, Span, info, info_span, warn};
+
+use crate::api::StoredItem;
+use crate::archive::{ArchiveTarget, ArchivedFile, BodyInfo, check_component};
+use crate::ledger::{ArchivedRow, ItemKey, Ledger, rfc3339};
+use crate::store::{Published, StoreError};
+
+use super::error::listed_size;
+use super::run::ItemOutcome;
+use super::{Download, ItemError, PassContext};
+
+/// The span of one item's download: every line about the item carries its fields.
+pub(super) fn download_span(
+    ctx: &PassContext,
+    report_id: &str,
+    stored_id: &str,
+    format: &str,
+) -> Span {
+    info_span!("download", account = %ctx.account.name, report_id = %report_id, stored_id = %stored_id, format = %format)
+}
+
+/// Downloads, archives and records one item, with the client's retries.
 pub(super) async fn download_one(
     ctx: &PassContext,
+    ledger: &Ledger,
     d: &Download,
     slots: &Arc<Semaphore>,
-) -> Result<u64, String> {
-    let span = info_span!("download", account = %ctx.account.name, report_id = %d.report_id, stored_id = %d.stored_id, format = %d.item.report_format.as_str());
+) -> ItemOutcome {
+    let format = d.item.report_format.as_str();
+    let span = download_span(ctx, &d.report_id, &d.stored_id, format);
     async {
         let started = Instant::now();
         let policy = ctx.client.retry_policy();
         let result = policy
-            .run(&d.stored_id, || fetch_and_record(ctx, d, Some(slots)))
+            .run(&d.stored_id, || {
+                fetch_and_record(ctx, Some(ledger), d, Some(slots))
+            })
             .await;
         match result {
             Ok(row) => {
-                if let Some(health) = &ctx.health {
-                    health.item_archived(&ctx.account.name);
-                }
+                ctx.observer.item_archived(&ctx.account.name);
                 info!(
                     bytes = row.wire_bytes,
                     stored_bytes = row.stored_bytes,
@@ -29,27 +56,18 @@ pub(super) async fn download_one(
                     seconds = started.elapsed().as_secs_f64(),
                     "archived"
                 );
-                Ok(row.wire_bytes as u64)
+                ItemOutcome::Archived {
+                    bytes: row.wire_bytes as u64,
+                }
             }
             Err(e) => {
-                let message = e.to_string();
                 let key = ItemKey {
                     account: &ctx.account.name,
                     report_id: &d.report_id,
                     stored_id: &d.stored_id,
                 };
-                let attempts = match &ctx.ledger {
-                    Some(ledger) => ledger
-                        .record_item_failure(&key, &message, ctx.failure_backoff)
-                        .await
-                        .unwrap_or_else(|le| {
-                            warn!(error.message = %le, "cannot record the failure in the ledger");
-                            0
-                        }),
-                    None => 0,
-                };
-                warn!(error.message = %message, attempts, "download failed; left for a later pass");
-                Err(message)
+                record_failure(ctx, ledger, &key, &e).await;
+                ItemOutcome::Failed(e)
             }
         }
     }
@@ -57,86 +75,93 @@ pub(super) async fn download_one(
     .await
 }
 
+/// A failed try of an item: recorded (after several in a row, the item waits) and told.
+pub(super) async fn record_failure(
+    ctx: &PassContext,
+    ledger: &Ledger,
+    key: &ItemKey<'_>,
+    error: &ItemError,
+) {
+    let message = error.to_string();
+    let attempts = ledger
+        .record_item_failure(key, &message, ctx.settings.failure_backoff)
+        .await
+        .unwrap_or_else(|le| {
+            warn!(error.message = %le, "cannot record the failure in the ledger");
+            0
+        });
+    warn!(error.message = %message, attempts, "download failed; left for a later pass");
+}
+
 /// Fetches one stored item again, archives and records it exactly as a pass does, with
-/// the same retries (`verify --repair`); returns the new ledger row.
+/// the same checks and retries (`verify --repair`); returns the new ledger row.
 pub async fn refetch(
     ctx: &PassContext,
     report_id: &str,
     item: StoredItem,
-) -> Result<ArchivedRow, String> {
-    check_component("report id", report_id).map_err(|e| e.to_string())?;
-    let stored_id = item
-        .id
-        .clone()
-        .ok_or_else(|| "the stored item has no id".to_owned())?;
-    check_component("stored id", &stored_id).map_err(|e| e.to_string())?;
+) -> Result<ArchivedRow, ItemError> {
+    check_component("report id", report_id)?;
+    let stored_id = item.id.clone().ok_or(ItemError::NoId)?;
+    check_component("stored id", &stored_id)?;
+    listed_size(item.size, ctx.settings.max_file_size)?;
     let d = Download {
         report_id: report_id.to_owned(),
         stored_id,
         item,
     };
+    let ledger = ctx.mode.writes();
     let policy = ctx.client.retry_policy();
     policy
-        .run(&d.stored_id, || fetch_and_record(ctx, &d, None))
+        .run(&d.stored_id, || fetch_and_record(ctx, ledger, &d, None))
         .await
-        .map_err(|e| e.to_string())
 }
 
-/// Why one item could not be archived in one attempt.
-#[derive(Debug, thiserror::Error)]
-enum ItemError {
-    #[error(transparent)]
-    Api(#[from] ApiError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    #[error("{0}")]
-    Refused(String),
-}
-
-impl Transient for ItemError {
-    fn verdict(&self) -> Verdict {
-        match self {
-            // The client already retried the request itself; only a body that broke in
-            // transit is worth downloading again.
-            Self::Store(e) => e.verdict(),
-            Self::Api(_) | Self::Ledger(_) | Self::Refused(_) => Verdict::GiveUp,
-        }
-    }
-}
-
-/// With `slots`, holds one of them from the request until the body has been read.
+/// One attempt: the request, the body into the archive, the row into `ledger`. With
+/// `slots`, holds one of them from the request until the body has been read. The listed
+/// size was checked when the item was planned.
 async fn fetch_and_record(
     ctx: &PassContext,
+    ledger: Option<&Ledger>,
     d: &Download,
     slots: Option<&Arc<Semaphore>>,
 ) -> Result<ArchivedRow, ItemError> {
-    let listed_size = match d.item.size {
-        Some(s) if s < 0 => {
-            return Err(ItemError::Refused(format!(
-                "the listing gives a negative size ({s}); refused"
-            )));
-        }
-        Some(s) if s as u64 > ctx.max_file_size => {
-            return Err(ItemError::Refused(format!(
-                "the listing gives {s} bytes, more than max_file_size ({}); refused",
-                ctx.max_file_size
-            )));
-        }
-        Some(s) => Some(s as u64),
-        None => None,
-    };
+    let listed_size = d.item.size.and_then(|s| u64::try_from(s).ok());
     let slot = match slots {
         // The semaphore is never closed; were it, the download would simply go unbounded.
         Some(slots) => Arc::clone(slots).acquire_owned().await.ok(),
         None => None,
     };
     let response = ctx.client.download(&d.report_id, &d.stored_id).await?;
-    let gzip_header = match content_encoding(response.headers()) {
-        Ok(gzip) => gzip,
-        Err(refused) => return Err(ItemError::Refused(refused)),
-    };
+    let info = body_info(&response, listed_size, ctx.settings.max_file_size)?;
+    // The slot goes back when the archive drops the body, right after its end.
+    let body = response.bytes_stream().map(move |chunk| {
+        let _slot = &slot;
+        chunk
+    });
+    let Published { file, object } = store(ctx, d, info, body).await?;
+    if let Some(listed) = listed_size
+        && listed != file.wire_bytes
+    {
+        warn!(
+            listed_size = listed,
+            wire_bytes = file.wire_bytes,
+            "the listing's size differs from the bytes served; the gzip stream's CRC and length check out, so it is archived, with both lengths in the ledger"
+        );
+    }
+    let row = archived_row(ctx, d, file);
+    if let Some(ledger) = ledger {
+        ledger.record_with_object(&row, object.as_ref()).await?;
+    }
+    Ok(row)
+}
+
+/// What the response's headers tell the archive about its body.
+fn body_info(
+    response: &reqwest::Response,
+    listed_size: Option<u64>,
+    max_file_size: u64,
+) -> Result<BodyInfo, ItemError> {
+    let gzip_header = content_encoding(response.headers())?;
     // Chunked framing (HTTP/1.1) and HTTP/2 streams mark their own end, so a cut connection
     // is an error there; a body delimited only by the connection closing is not.
     let chunked = response
@@ -147,14 +172,22 @@ async fn fetch_and_record(
             v.to_str()
                 .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
         });
-    let framed = chunked || response.version() >= reqwest::Version::HTTP_2;
-    let info = BodyInfo {
+    Ok(BodyInfo {
         gzip_header,
         content_length: response.content_length(),
         listed_size,
-        max_bytes: Some(ctx.max_file_size),
-        framed,
-    };
+        max_bytes: Some(max_file_size),
+        framed: chunked || response.version() >= reqwest::Version::HTTP_2,
+    })
+}
+
+/// Streams the body into the store: the one place a pass hands a body to storage.
+async fn store(
+    ctx: &PassContext,
+    d: &Download,
+    info: BodyInfo,
+    body: impl Stream<Item = reqwest::Result<Bytes>> + Unpin,
+) -> Result<Published, StoreError> {
     let target = ArchiveTarget {
         account: &ctx.account.name,
         report_id: &d.report_id,
@@ -162,23 +195,13 @@ async fn fetch_and_record(
         format: &d.item.report_format,
         created_at: d.item.created_at,
     };
-    // The slot goes back when the archive drops the body, right after its end.
-    let body = response.bytes_stream().map(move |chunk| {
-        let _slot = &slot;
-        chunk
-    });
     let staged = ctx.store.stage(&target, info, body).await?;
-    let Published { file, object } = ctx.store.publish(staged).await?;
-    if let Some(listed) = listed_size
-        && listed != file.wire_bytes
-    {
-        warn!(
-            listed_size = listed,
-            wire_bytes = file.wire_bytes,
-            "the listing's size differs from the bytes served; the gzip stream's CRC and length check out, so it is archived, with both lengths in the ledger"
-        );
-    }
-    let row = ArchivedRow {
+    ctx.store.publish(staged).await
+}
+
+/// The ledger row of an archived item.
+fn archived_row(ctx: &PassContext, d: &Download, file: ArchivedFile) -> ArchivedRow {
+    ArchivedRow {
         account: ctx.account.name.clone(),
         report_id: d.report_id.clone(),
         stored_id: d.stored_id.clone(),
@@ -191,17 +214,13 @@ async fn fetch_and_record(
         compressed: file.compressed,
         path: file.relative_path,
         fetched_at: rfc3339(Utc::now()),
-    };
-    if let Some(ledger) = &ctx.ledger {
-        ledger.record_with_object(&row, object.as_ref()).await?;
     }
-    Ok(row)
 }
 
 /// Whether the body is gzip by its `Content-Encoding`; an encoding we cannot undo (`br`,
 /// `zstd`, `deflate`, a list of several) is refused, so it is never archived as if it
 /// were the report.
-fn content_encoding(headers: &reqwest::header::HeaderMap) -> Result<bool, String> {
+fn content_encoding(headers: &reqwest::header::HeaderMap) -> Result<bool, ItemError> {
     let mut values = headers.get_all(reqwest::header::CONTENT_ENCODING).iter();
     let Some(value) = values.next() else {
         return Ok(false);
@@ -211,12 +230,11 @@ fn content_encoding(headers: &reqwest::header::HeaderMap) -> Result<bool, String
     match text.as_str() {
         "gzip" | "x-gzip" if single => Ok(true),
         "identity" | "" if single => Ok(false),
-        _ => Err(format!(
-            "the server sent Content-Encoding {:?}, which this version cannot decode; refused rather than archived undecoded",
+        _ => Err(ItemError::Encoding(
             String::from_utf8_lossy(value.as_bytes())
                 .chars()
                 .take(64)
-                .collect::<String>()
+                .collect(),
         )),
     }
 }
@@ -237,13 +255,18 @@ mod tests {
 
     #[test]
     fn only_gzip_and_identity_are_accepted() {
-        assert_eq!(content_encoding(&with(&[])), Ok(false));
-        assert_eq!(content_encoding(&with(&["identity"])), Ok(false));
-        assert_eq!(content_encoding(&with(&["GZip"])), Ok(true));
-        assert_eq!(content_encoding(&with(&["x-gzip"])), Ok(true));
+        assert!(!content_encoding(&with(&[])).unwrap());
+        assert!(!content_encoding(&with(&["identity"])).unwrap());
+        assert!(content_encoding(&with(&["GZip"])).unwrap());
+        assert!(content_encoding(&with(&["x-gzip"])).unwrap());
         for refused in [&["br"][..], &["gzip, br"], &["deflate"], &["gzip", "gzip"]] {
-            let err = content_encoding(&with(refused)).unwrap_err();
+            let err = content_encoding(&with(refused)).unwrap_err().to_string();
             assert!(err.contains("cannot decode"), "{err}");
         }
+        let err = content_encoding(&with(&["br"])).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "the server sent Content-Encoding \"br\", which this version cannot decode; refused rather than archived undecoded"
+        );
     }
 }

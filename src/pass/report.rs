@@ -1,0 +1,282 @@
+//! What a pass did: one [`ReportOutcome`] per report, summed up in the [`PassReport`] that
+//! the CLI, the metrics, `/healthz`, the notifications and the ledger's totals read.
+
+use std::collections::BTreeMap;
+
+use tracing::{info, warn};
+
+use crate::ledger::PassTotals;
+
+use super::PassError;
+use super::classify::Disposition;
+use super::run::ItemOutcome;
+
+/// What one report's part of a pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportOutcome {
+    pub report_id: String,
+    /// Items archived in this pass.
+    pub fetched: u64,
+    /// Items already in the ledger.
+    pub skipped: u64,
+    /// Items not ready yet (`in_progress`, unknown status, or left by a shutdown).
+    pub pending: u64,
+    /// Items whose download or handling failed in this pass.
+    pub failed: u64,
+    /// Items the cloud itself reports as failed (recorded, never fetched).
+    pub cloud_failed: u64,
+    /// Items in formats the configuration does not want.
+    pub excluded: u64,
+    /// Items that failed several passes in a row and wait for their next try.
+    pub deferred: u64,
+    /// Wire bytes downloaded.
+    pub bytes: u64,
+    /// Why the report as a whole failed (its list could not be read).
+    pub error: Option<String>,
+    /// Something worth telling that is not a failure (e.g. a `send` report).
+    pub note: Option<String>,
+}
+
+impl ReportOutcome {
+    pub(super) fn new(report_id: &str) -> Self {
+        Self {
+            report_id: report_id.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Counts a listed item's disposition; a download counts once it is over.
+    pub(super) fn count(&mut self, disposition: &Disposition) {
+        let counter = match disposition {
+            Disposition::Pending(_) => &mut self.pending,
+            Disposition::Failed(_) | Disposition::Refused { .. } => &mut self.failed,
+            Disposition::Excluded => &mut self.excluded,
+            Disposition::CloudFailed => &mut self.cloud_failed,
+            Disposition::Skipped => &mut self.skipped,
+            Disposition::Deferred { .. } => &mut self.deferred,
+            Disposition::Duplicate | Disposition::Download { .. } => return,
+        };
+        *counter += 1;
+    }
+
+    /// Counts a download that is over; true when it never started (the pass was
+    /// cancelled first).
+    pub(super) fn count_download(&mut self, item: &ItemOutcome) -> bool {
+        match item {
+            ItemOutcome::Archived { bytes } => {
+                self.fetched += 1;
+                self.bytes += bytes;
+            }
+            ItemOutcome::Cancelled => {
+                self.pending += 1;
+                return true;
+            }
+            ItemOutcome::Failed(_) => self.failed += 1,
+        }
+        false
+    }
+
+    /// The report as a whole failed: what is counted so far stays.
+    pub(super) fn fail(&mut self, error: PassError) {
+        self.error = Some(error.into_text());
+    }
+}
+
+/// An item a dry run would fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedItem {
+    pub report_id: String,
+    pub stored_id: String,
+    pub format: String,
+    pub size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PassReport {
+    pub account: String,
+    pub reports: Vec<ReportOutcome>,
+    /// Why the account as a whole failed (token, discovery).
+    pub error: Option<String>,
+    pub planned: Vec<PlannedItem>,
+    pub cancelled: bool,
+    pub seconds: f64,
+}
+
+impl PassReport {
+    /// A pass that failed as a whole before any report.
+    pub(super) fn account_failed(account: &str, error: PassError) -> Self {
+        Self {
+            account: account.to_owned(),
+            error: Some(error.into_text()),
+            ..Self::default()
+        }
+    }
+
+    /// The reports' outcomes, in report id order, with the downloads counted in.
+    pub(super) fn add_reports(
+        &mut self,
+        mut outcomes: BTreeMap<String, ReportOutcome>,
+        downloads: Vec<(String, ItemOutcome)>,
+    ) {
+        for (report_id, item) in downloads {
+            if let Some(outcome) = outcomes.get_mut(&report_id) {
+                self.cancelled |= outcome.count_download(&item);
+            }
+        }
+        self.reports.extend(outcomes.into_values());
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+            && self
+                .reports
+                .iter()
+                .all(|r| r.error.is_none() && r.failed == 0 && r.deferred == 0)
+    }
+
+    fn sum(&self, f: impl Fn(&ReportOutcome) -> u64) -> u64 {
+        self.reports.iter().map(f).sum()
+    }
+
+    pub fn fetched(&self) -> u64 {
+        self.sum(|r| r.fetched)
+    }
+    pub fn skipped(&self) -> u64 {
+        self.sum(|r| r.skipped)
+    }
+    pub fn pending(&self) -> u64 {
+        self.sum(|r| r.pending)
+    }
+    pub fn failed(&self) -> u64 {
+        self.sum(|r| r.failed)
+    }
+    pub fn deferred(&self) -> u64 {
+        self.sum(|r| r.deferred)
+    }
+    pub fn cloud_failed(&self) -> u64 {
+        self.sum(|r| r.cloud_failed)
+    }
+    pub fn bytes(&self) -> u64 {
+        self.sum(|r| r.bytes)
+    }
+
+    pub(super) fn totals(&self) -> PassTotals {
+        let failed_reports = self.reports.iter().filter(|r| r.error.is_some()).count();
+        let error = self
+            .error
+            .clone()
+            .or_else(|| (failed_reports > 0).then(|| format!("{failed_reports} report(s) failed")));
+        PassTotals {
+            reports: self.reports.len() as i64,
+            fetched: self.fetched() as i64,
+            skipped: self.skipped() as i64,
+            pending: self.pending() as i64,
+            failed: (self.failed() + self.deferred()) as i64,
+            cloud_failed: self.cloud_failed() as i64,
+            bytes: self.bytes() as i64,
+            outcome: if self.cancelled {
+                "cancelled"
+            } else if self.succeeded() {
+                "ok"
+            } else {
+                "failed"
+            },
+            error,
+        }
+    }
+
+    /// The pass's closing log line.
+    pub(super) fn log(&self) {
+        let (fetched, skipped, pending) = (self.fetched(), self.skipped(), self.pending());
+        let (failed, cloud_failed, bytes) = (self.failed(), self.cloud_failed(), self.bytes());
+        let seconds = self.seconds;
+        if let Some(e) = &self.error {
+            warn!(error.message = %e, seconds, "pass failed");
+        } else if self.succeeded() {
+            info!(
+                fetched,
+                skipped, pending, cloud_failed, bytes, seconds, "pass finished"
+            );
+        } else {
+            warn!(
+                fetched,
+                skipped,
+                pending,
+                failed,
+                cloud_failed,
+                bytes,
+                seconds,
+                "pass finished with failures"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pass::ItemError;
+    use crate::pass::classify::{Pending, Refusal, Unusable};
+
+    #[test]
+    fn each_disposition_counts_where_the_report_shows_it() {
+        let mut o = ReportOutcome::new("r");
+        for d in [
+            Disposition::Pending(Pending::InProgress),
+            Disposition::Failed(Unusable::NoId),
+            Disposition::Refused {
+                stored_id: "a".into(),
+                why: Refusal::Size(ItemError::NegativeSize(-1)),
+                missing: None,
+            },
+            Disposition::Excluded,
+            Disposition::CloudFailed,
+            Disposition::Skipped,
+            Disposition::Deferred {
+                stored_id: "b".into(),
+                next_try: "later".into(),
+                missing: None,
+            },
+            Disposition::Duplicate,
+            Disposition::Download {
+                stored_id: "c".into(),
+                missing: None,
+            },
+        ] {
+            o.count(&d);
+        }
+        let expected = ReportOutcome {
+            pending: 1,
+            failed: 2,
+            excluded: 1,
+            cloud_failed: 1,
+            skipped: 1,
+            deferred: 1,
+            ..ReportOutcome::new("r")
+        };
+        assert_eq!(o, expected);
+    }
+
+    #[test]
+    fn downloads_count_into_their_report_and_a_cancelled_one_is_pending() {
+        let outcomes = BTreeMap::from([
+            ("a".to_owned(), ReportOutcome::new("a")),
+            ("b".to_owned(), ReportOutcome::new("b")),
+        ]);
+        let mut report = PassReport::default();
+        report.add_reports(
+            outcomes,
+            vec![
+                ("a".into(), ItemOutcome::Archived { bytes: 10 }),
+                ("a".into(), ItemOutcome::Archived { bytes: 5 }),
+                ("b".into(), ItemOutcome::Failed(ItemError::NoId)),
+                ("b".into(), ItemOutcome::Cancelled),
+            ],
+        );
+        assert!(report.cancelled);
+        assert_eq!((report.fetched(), report.bytes()), (2, 15));
+        assert_eq!((report.failed(), report.pending()), (1, 1));
+        assert_eq!(report.reports[0].report_id, "a");
+        assert_eq!(report.totals().outcome, "cancelled");
+    }
+}

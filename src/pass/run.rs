@@ -1,0 +1,177 @@
+//! The stages of one pass: the listings, side by side, and (unless dry) the bounded
+//! downloads they feed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::channel::mpsc;
+use tokio::sync::Semaphore;
+use tracing::warn;
+
+use crate::ledger::Ledger;
+
+use super::fetch::download_one;
+use super::plan::{plan_report, which_reports};
+use super::{
+    Deferred, Download, ItemError, PassContext, PassError, PassMode, PassReport, PlannedItem,
+    ReportOutcome,
+};
+
+/// How one planned download ended.
+#[derive(Debug)]
+pub(super) enum ItemOutcome {
+    /// Archived and recorded; `bytes` on the wire.
+    Archived { bytes: u64 },
+    /// Not started: the pass was cancelled first. Left for the next pass.
+    Cancelled,
+    /// Logged and recorded as a failed try already; the pass only counts it, so the error
+    /// stays typed for whatever reports items one by one rather than being read here.
+    Failed(
+        #[expect(dead_code, reason = "counted, not read: it was logged and recorded")] ItemError,
+    ),
+}
+
+/// A pass without its own start and finish in the ledger. The context's mode decides, here
+/// and only here, whether the listings feed downloads or a plan.
+pub(super) async fn run_pass_inner(ctx: &PassContext) -> PassReport {
+    let (report_ids, deferred) = match prepare(ctx).await {
+        Ok(ready) => ready,
+        Err(e) => return PassReport::account_failed(&ctx.account.name, e),
+    };
+    let mut report = PassReport {
+        account: ctx.account.name.clone(),
+        ..PassReport::default()
+    };
+    match &ctx.mode {
+        PassMode::DryRun { .. } => {
+            let (outcomes, planned) = plan_only(ctx, report_ids, &deferred).await;
+            report.planned = planned;
+            report.add_reports(outcomes, Vec::new());
+        }
+        PassMode::Archive { ledger } => {
+            let (outcomes, downloads) = archive(ctx, ledger, report_ids, &deferred).await;
+            report.add_reports(outcomes, downloads);
+        }
+    }
+    report
+}
+
+/// The token, the reports to look at, and the items that wait for their next try.
+async fn prepare(ctx: &PassContext) -> Result<(Vec<String>, Deferred), PassError> {
+    ctx.client.authenticate().await?;
+    let report_ids = which_reports(ctx).await?;
+    let deferred = match ctx.mode.ledger() {
+        Some(ledger) => ledger.deferred_items(&ctx.account.name).await?,
+        None => HashMap::new(),
+    };
+    Ok((report_ids, deferred))
+}
+
+/// Lists the reports, `concurrency` at once, and hands each report's outcome and
+/// downloads to `listed` as soon as its listing is in.
+async fn list_reports(
+    ctx: &PassContext,
+    report_ids: Vec<String>,
+    deferred: &Deferred,
+    mut listed: impl FnMut(ReportOutcome, Vec<Download>),
+) {
+    futures::stream::iter(report_ids)
+        .map(|report_id| async move {
+            let mut outcome = ReportOutcome::new(&report_id);
+            match plan_report(ctx, &report_id, deferred, &mut outcome).await {
+                Ok(todo) => (outcome, todo),
+                Err(e) => {
+                    warn!(report_id = %report_id, error.message = %e, "report failed");
+                    outcome.fail(e);
+                    (outcome, Vec::new())
+                }
+            }
+        })
+        .buffer_unordered(ctx.settings.concurrency.max(1))
+        .for_each(|(outcome, todo)| {
+            listed(outcome, todo);
+            futures::future::ready(())
+        })
+        .await;
+}
+
+/// A dry run: the listings alone; what they would download becomes the plan.
+async fn plan_only(
+    ctx: &PassContext,
+    report_ids: Vec<String>,
+    deferred: &Deferred,
+) -> (BTreeMap<String, ReportOutcome>, Vec<PlannedItem>) {
+    let mut outcomes = BTreeMap::new();
+    let mut planned = Vec::new();
+    list_reports(ctx, report_ids, deferred, |outcome, todo| {
+        outcomes.insert(outcome.report_id.clone(), outcome);
+        planned.extend(todo.into_iter().map(|d| PlannedItem {
+            size: d.item.size.and_then(|s| u64::try_from(s).ok()),
+            format: d.item.report_format.as_str().to_owned(),
+            report_id: d.report_id,
+            stored_id: d.stored_id,
+        }));
+    })
+    .await;
+    (outcomes, planned)
+}
+
+/// Lists and downloads: each report's downloads start as soon as its listing is in.
+async fn archive(
+    ctx: &PassContext,
+    ledger: &Ledger,
+    report_ids: Vec<String>,
+    deferred: &Deferred,
+) -> (BTreeMap<String, ReportOutcome>, Vec<(String, ItemOutcome)>) {
+    // The listings and the downloads run as separate futures joined by an unbounded
+    // channel: were they one chained stream, a listing waiting on the ledger's connection
+    // would not be polled while the downloads are at capacity, and the downloads would
+    // wait on that same connection for ever. Unbounded, so a listing never waits on the
+    // downloads; what it holds is bounded by the listings themselves.
+    let (todo_tx, todo_rx) = mpsc::unbounded::<Download>();
+    let listing = async move {
+        let mut outcomes = BTreeMap::new();
+        list_reports(ctx, report_ids, deferred, |outcome, todo| {
+            outcomes.insert(outcome.report_id.clone(), outcome);
+            let bytes = todo.iter().map(Download::planned_bytes).sum();
+            ctx.observer.work_planned(todo.len() as u64, bytes);
+            for d in todo {
+                // The receiver lives until this stage ends; a failed send cannot happen.
+                let _ = todo_tx.unbounded_send(d);
+            }
+        })
+        .await;
+        // Ends the downloads' stream once they have drained it.
+        drop(todo_tx);
+        outcomes
+    };
+    futures::join!(listing, download_all(ctx, ledger, todo_rx))
+}
+
+/// Downloads what the listings send until they are done and it is drained.
+async fn download_all(
+    ctx: &PassContext,
+    ledger: &Ledger,
+    todo: mpsc::UnboundedReceiver<Download>,
+) -> Vec<(String, ItemOutcome)> {
+    // `concurrency` bounds the downloads on the wire. An item gives its slot back once
+    // its body is in, so that the next request goes out while this one is fsynced,
+    // renamed and recorded; up to as many again may be at that stage.
+    let concurrency = ctx.settings.concurrency.max(1);
+    let slots = Arc::new(Semaphore::new(concurrency));
+    let slots = &slots;
+    todo.map(|d| async move {
+        // An item not started when the pass is cancelled is left for the next pass.
+        let outcome = if ctx.cancel.is_cancelled() {
+            ItemOutcome::Cancelled
+        } else {
+            download_one(ctx, ledger, &d, slots).await
+        };
+        ctx.observer.item_done(d.planned_bytes());
+        (d.report_id, outcome)
+    })
+    .buffer_unordered(concurrency * 2)
+    .collect()
+    .await
+}
