@@ -106,20 +106,13 @@ impl Daemon {
             let store = Store::view(&config, ledger.as_ref())?;
             (None, ledger, store)
         } else {
-            let (lock, ledger, store) = open_for_writing(&config).await?;
-            // The whole archive against the whole ledger costs time in proportion to
-            // years of reports: the service does it once as it starts; a one-shot run,
-            // started often, leaves it to `verify`, and every pass still restores the files
-            // of the items the cloud lists.
+            let Opened {
+                lock,
+                ledger,
+                store,
+            } = open_for_writing(&config).await?;
             if mode == Mode::Service {
-                let found = reconcile(&ledger, &store).await?;
-                if !found.missing.is_empty() || !found.untracked.is_empty() {
-                    tracing::warn!(
-                        missing = found.missing.len(),
-                        untracked = found.untracked.len(),
-                        "the archive and the ledger disagreed; see the warnings above"
-                    );
-                }
+                reconcile_at_start(&ledger, &store).await?;
             }
             (Some(lock), Some(ledger), store)
         };
@@ -142,24 +135,8 @@ impl Daemon {
             Some(ledger) if !dry_run => PassMode::Archive { ledger },
             ledger => PassMode::DryRun { ledger },
         };
-        let mut contexts = Vec::new();
-        for (account, client) in cloud_clients(&config)? {
-            contexts.push(PassContext {
-                account: account.clone(),
-                client: Arc::new(client),
-                store: store.clone(),
-                cancel: cancel.clone(),
-                mode: pass_mode.clone(),
-                settings: PassSettings {
-                    reports: account.reports.clone(),
-                    formats: account.formats.clone(),
-                    concurrency: account.concurrency,
-                    max_file_size: settings.archive.max_file_size,
-                    failure_backoff: account.failure_backoff,
-                },
-                observer: monitor.health.clone(),
-            });
-        }
+        let observer = monitor.health.clone();
+        let contexts = pass_contexts(&config, &store, &pass_mode, observer, &cancel)?;
         Ok(Self {
             _lock: lock,
             config,
@@ -194,11 +171,6 @@ impl Daemon {
     /// One pass context per selected account.
     pub fn contexts(&self) -> &[PassContext] {
         &self.contexts
-    }
-
-    /// Where the archive is kept.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     pub fn ledger(&self) -> Option<&Ledger> {
@@ -327,13 +299,66 @@ pub fn cloud_clients(config: &Config) -> Result<Vec<(&Account, CloudClient)>, Ap
     Ok(clients)
 }
 
+/// What a writing run holds: the archive's lock, the ledger, the store.
+pub struct Opened {
+    /// Held for the run's life.
+    pub lock: InstanceLock,
+    pub ledger: Ledger,
+    pub store: Store,
+}
+
+/// One pass context per account of `config`, each with its own client.
+pub fn pass_contexts(
+    config: &Config,
+    store: &Store,
+    mode: &PassMode,
+    observer: Arc<dyn PassObserver>,
+    cancel: &CancellationToken,
+) -> Result<Vec<PassContext>, AppError> {
+    let max_file_size = config.settings.archive.max_file_size;
+    let contexts = cloud_clients(config)?
+        .into_iter()
+        .map(|(account, client)| PassContext {
+            account: account.clone(),
+            client: Arc::new(client),
+            store: store.clone(),
+            cancel: cancel.clone(),
+            mode: mode.clone(),
+            settings: PassSettings {
+                reports: account.reports.clone(),
+                formats: account.formats.clone(),
+                concurrency: account.concurrency,
+                max_file_size,
+                failure_backoff: account.failure_backoff,
+            },
+            observer: observer.clone(),
+        })
+        .collect();
+    Ok(contexts)
+}
+
+/// The whole archive against the whole ledger costs time in proportion to years of
+/// reports: the service does it once as it starts; a one-shot run, started often, leaves it
+/// to `verify`, and every pass still restores the files of the items the cloud lists.
+async fn reconcile_at_start(ledger: &Ledger, store: &Store) -> Result<(), AppError> {
+    let found = reconcile(ledger, store).await?;
+    if !found.missing.is_empty() || !found.untracked.is_empty() {
+        tracing::warn!(
+            missing = found.missing.len(),
+            untracked = found.untracked.len(),
+            "the archive and the ledger disagreed; see the warnings above"
+        );
+    }
+    Ok(())
+}
+
 /// What every writing run opens first, in this order: the instance lock (before anything is
 /// touched: opening the archive clears `.partial/`, which would break a daemon already
 /// running on it; both the ledger and the archive, since one archive belongs to one daemon
 /// whichever ledger it was given), the store (a `.partial` or `.quarantine` that is not its
 /// own folder stops the start before the ledger is created), the ledger, and the store's
 /// start-up checks.
-pub async fn open_for_writing(config: &Config) -> Result<(InstanceLock, Ledger, Store), AppError> {
+pub async fn open_for_writing(config: &Config) -> Result<Opened, AppError> {
     let settings = &config.settings;
     let lock = InstanceLock::acquire(&settings.ledger.path, &settings.archive.dir)?;
     // Opened without the bucket first: the bucket's client needs the ledger.
@@ -348,5 +373,9 @@ pub async fn open_for_writing(config: &Config) -> Result<(InstanceLock, Ledger, 
     }
     let store = Store::with_folder(folder, config, &ledger)?;
     store.prepare().await?;
-    Ok((lock, ledger, store))
+    Ok(Opened {
+        lock,
+        ledger,
+        store,
+    })
 }

@@ -5,17 +5,20 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
+use tokio_util::sync::CancellationToken;
 
 use super::failure::Failure;
 use super::output::{emit, emit_json};
 use super::setup::{Location, no_ledger, resolve};
-use crate::app::{Daemon, Mode};
+use crate::app;
 use crate::archive::Archive;
 use crate::config::Config;
 use crate::ledger::Ledger;
+use crate::pass::{Observers, PassMode};
 use crate::progress::Progress;
 use crate::store::Store;
 use crate::verify;
@@ -42,14 +45,33 @@ pub async fn verify(
     ledger.close().await;
     let mut report = report?;
     if let (true, Some(config)) = (repair, place.config) {
-        // Takes the instance lock and aborts uploads a crash left, like any writing run.
-        let daemon = Daemon::build(config, Mode::Archive)
-            .await
-            .map_err(repair_failure)?;
-        verify::repair(&mut report, daemon.store(), daemon.contexts(), Utc::now()).await;
-        daemon.close().await;
+        repair_with(&config, &mut report).await?;
     }
     emit_verify(&report, json)
+}
+
+/// `--repair`: opens what a writing run opens (the instance lock, the ledger, the store
+/// with its start-up checks, e.g. aborting uploads a crash left) and one client per
+/// account; no scheduler, listener or notifier.
+async fn repair_with(config: &Config, report: &mut verify::VerifyReport) -> Result<(), Failure> {
+    let opened = app::open_for_writing(config)
+        .await
+        .map_err(repair_failure)?;
+    let mode = PassMode::Archive {
+        ledger: opened.ledger.clone(),
+    };
+    let unobserved = Arc::new(Observers::default());
+    let contexts = app::pass_contexts(
+        config,
+        &opened.store,
+        &mode,
+        unobserved,
+        &CancellationToken::new(),
+    )
+    .map_err(repair_failure)?;
+    verify::repair(report, &opened.store, &contexts, Utc::now()).await;
+    opened.ledger.close().await;
+    Ok(())
 }
 
 /// Verifies the store the config describes (folder or bucket), or without a config the
