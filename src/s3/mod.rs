@@ -136,37 +136,7 @@ impl ObjectTarget {
         http: HttpOptions,
         ledger: Ledger,
     ) -> Result<Self, S3Error> {
-        // from_env first so AWS_* variables (region, session token, web identity …) fill
-        // what the config leaves open; what the config says wins.
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(&s3.bucket)
-            // Our raw requests address the bucket path style; object_store must agree.
-            .with_virtual_hosted_style_request(false)
-            // The store checks every PUT and part against this, so bytes damaged on the way
-            // are refused by the server; Object Lock buckets also require it.
-            .with_checksum_algorithm(Checksum::SHA256)
-            .with_client_options(
-                ClientOptions::new()
-                    .with_timeout(http.total)
-                    .with_connect_timeout(http.connect),
-            )
-            .with_retry(RetryConfig {
-                max_retries: http.retries as usize,
-                ..RetryConfig::default()
-            });
-        if let Some(region) = &s3.region {
-            builder = builder.with_region(region);
-        }
-        if let Some(endpoint) = &s3.endpoint {
-            builder = builder
-                .with_endpoint(endpoint.trim_end_matches('/'))
-                .with_allow_http(endpoint.starts_with("http://"));
-        }
-        if let Some(keys) = keys {
-            builder = builder
-                .with_access_key_id(keys.access_key_id.expose_secret())
-                .with_secret_access_key(keys.secret_access_key.expose_secret());
-        }
+        let builder = configure(s3, keys, http);
         let region = builder
             .get_config_value(&AmazonS3ConfigKey::Region)
             .unwrap_or_else(|| "us-east-1".to_owned());
@@ -186,16 +156,8 @@ impl ObjectTarget {
             })?,
             None => Vec::new(),
         };
-        // The chain object_store picks, wrapped so no fetch waits forever.
-        let chain = builder.clone().build().map_err(S3Error::Build)?;
-        let bounded = credentials::BoundedCredentials {
-            inner: chain.credentials().clone(),
-            wait: http.connect.saturating_mul(2),
-        };
-        let store = builder
-            .with_credentials(Arc::new(bounded))
-            .build()
-            .map_err(S3Error::Build)?;
+        let store = bounded_store(builder, http)?;
+        // Our own signed requests (Object Lock, create-only completion) go through this.
         let client = reqwest::Client::builder()
             .timeout(http.total)
             .connect_timeout(http.connect)
@@ -265,6 +227,56 @@ impl ObjectTarget {
         }
         Ok((len, hex::encode(hasher.finalize())))
     }
+}
+
+/// The object_store builder for `[archive.s3]`, with `[http]`'s limits.
+fn configure(s3: &S3Settings, keys: Option<&S3Keys>, http: HttpOptions) -> AmazonS3Builder {
+    // from_env first so AWS_* variables (region, session token, web identity …) fill
+    // what the config leaves open; what the config says wins.
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(&s3.bucket)
+        // Our raw requests address the bucket path style; object_store must agree.
+        .with_virtual_hosted_style_request(false)
+        // The store checks every PUT and part against this, so bytes damaged on the way
+        // are refused by the server; Object Lock buckets also require it.
+        .with_checksum_algorithm(Checksum::SHA256)
+        .with_client_options(
+            ClientOptions::new()
+                .with_timeout(http.total)
+                .with_connect_timeout(http.connect),
+        )
+        .with_retry(RetryConfig {
+            max_retries: http.retries as usize,
+            ..RetryConfig::default()
+        });
+    if let Some(region) = &s3.region {
+        builder = builder.with_region(region);
+    }
+    if let Some(endpoint) = &s3.endpoint {
+        builder = builder
+            .with_endpoint(endpoint.trim_end_matches('/'))
+            .with_allow_http(endpoint.starts_with("http://"));
+    }
+    if let Some(keys) = keys {
+        builder = builder
+            .with_access_key_id(keys.access_key_id.expose_secret())
+            .with_secret_access_key(keys.secret_access_key.expose_secret());
+    }
+    builder
+}
+
+/// The store, with the credential chain object_store picks wrapped so that no fetch of
+/// credentials waits forever.
+fn bounded_store(builder: AmazonS3Builder, http: HttpOptions) -> Result<AmazonS3, S3Error> {
+    let chain = builder.clone().build().map_err(S3Error::Build)?;
+    let bounded = credentials::BoundedCredentials {
+        inner: chain.credentials().clone(),
+        wait: http.connect.saturating_mul(2),
+    };
+    builder
+        .with_credentials(Arc::new(bounded))
+        .build()
+        .map_err(S3Error::Build)
 }
 
 fn parse_key(key: &str) -> Result<KeyPath, S3Error> {
