@@ -1,8 +1,9 @@
 //! report-archiver: keeps a complete, verified, local archive of the stored usage reports
 //! of Acronis Cyber Protect Cloud.
 //!
-//! The crate is a library with a thin binary; `DESIGN.md` in the team's shared folder maps
-//! the modules. Integration tests drive this library and the binary as a user would.
+//! The crate is a library with a thin binary. `ARCHITECTURE.md` at the repository's root maps
+//! the modules, the direction of their dependencies and the invariants. Integration tests
+//! drive this library and the binary as a user would.
 
 // One audited exception: `file_sink::start_writeback` (sync_file_range has no safe binding).
 #![deny(unsafe_code)]

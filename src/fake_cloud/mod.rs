@@ -1,6 +1,6 @@
 //! An in-process fake of the Acronis Account Management API v2: the token endpoint, client and
-//! tenant look-ups, report configs, stored-report listings and downloads, following
-//! `acronis-api.md`. It is a real HTTP server so the archiver's whole HTTP stack (auth, raw
+//! tenant look-ups, report configs, stored-report listings and downloads, as Acronis's
+//! public API reference describes them. It is a real HTTP server so the archiver's whole HTTP stack (auth, raw
 //! gzip bodies, `size` checks) is exercised; `demo`, `fake-cloud`, the integration tests and
 //! the benchmark share it. Knobs inject the faults the archiver must survive.
 //!

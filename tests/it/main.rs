@@ -1,6 +1,7 @@
 //! One integration binary (one link step): every behaviour against the built-in fake cloud
 //! on 127.0.0.1, a real SQLite ledger and real files in a temp dir.
 
+mod architecture;
 mod cli;
 mod config;
 mod crash;
