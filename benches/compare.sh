@@ -7,6 +7,7 @@
 # usage: benches/compare.sh            (ROUNDS=3 BIG_SIZE=1073741824 MANY_REPORTS=500
 #                                        LEDGER_ROWS=1000000 IDLE_SECONDS=60)
 #        SCENARIOS="big many" benches/compare.sh
+#        BIN=/old/report-archiver OUT=/tmp/old.md benches/compare.sh   (another build)
 #
 # Scenarios: big, big-gz (1 GiB item; also ours at 10 MiB, to show memory does not grow
 # with size), many (500 reports x 4 formats), noop (the same items, all archived; then
@@ -44,9 +45,14 @@ install_peers() {
 }
 
 install_peers
-say "building the release binary"
-cargo build --release --locked -q
-BIN=$PWD/target/release/report-archiver
+# BIN=/path/to/report-archiver compares another build (e.g. an older commit's) on the same
+# machine; the table then goes to OUT instead of benches/results/latest.md.
+if [ -z "${BIN:-}" ]; then
+  say "building the release binary"
+  cargo build --release --locked -q
+  BIN=$PWD/target/release/report-archiver
+fi
+OUT=${OUT:-benches/results/latest.md}
 WORK=$(mktemp -d /tmp/ra-bench.XXXXXX)
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
@@ -224,9 +230,9 @@ done
 
 machine="$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB RAM, $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(date -u +%Y-%m-%d)"
 mkdir -p benches/results
-python3 benches/summarize.py "$RESULTS" "$machine" "$MANY_REPORTS" "$LEDGER_ROWS" | tee benches/results/latest.md
-echo >> benches/results/latest.md
-echo "For idle, the seconds column is CPU seconds spent while idle, not wall time." >> benches/results/latest.md
+python3 benches/summarize.py "$RESULTS" "$machine" "$MANY_REPORTS" "$LEDGER_ROWS" | tee "$OUT"
+echo >> "$OUT"
+echo "For idle, the seconds column is CPU seconds spent while idle, not wall time." >> "$OUT"
 if [ -n "${S3_TABLE:-}" ]; then
-  { echo; sed 's/^# /## /' "$S3_TABLE"; } >> benches/results/latest.md
+  { echo; sed 's/^# /## /' "$S3_TABLE"; } >> "$OUT"
 fi
