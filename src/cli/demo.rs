@@ -57,8 +57,11 @@ pub struct FakeCloudArgs {
     #[arg(long, value_parser = humantime_duration)]
     pub add_every: Option<Duration>,
     /// The data set: `seeded` (--reports × --formats, three generations), `big` (one
-    /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding), or
-    /// `many` (--reports × 4 formats, 8–64 KiB each)
+    /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding),
+    /// `many` (--reports × 4 formats, 8–64 KiB each); and what the real cloud may do, on the
+    /// seeded data: `uncompressed-size` (listed sizes count the plain report),
+    /// `recompressed` (gzip bodies re-compressed on the way), `skewed-clock` (token
+    /// `expires_on` 3 h in the past)
     #[arg(long, value_enum, default_value_t = Scenario::Seeded)]
     pub scenario: Scenario,
     /// Size of the `big` scenarios' item, in bytes
@@ -78,6 +81,9 @@ pub enum Scenario {
     Big,
     BigGz,
     Many,
+    UncompressedSize,
+    Recompressed,
+    SkewedClock,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -116,6 +122,11 @@ pub async fn serve_fake_cloud(
         Scenario::Big => scenario::big(args.big_size, BodyShape::Plain),
         Scenario::BigGz => scenario::big(args.big_size, BodyShape::GzipWithHeader),
         Scenario::Many => scenario::many(args.reports, args.seed),
+        Scenario::UncompressedSize => {
+            scenario::uncompressed_size(args.seed, args.reports, &formats)
+        }
+        Scenario::Recompressed => scenario::recompressed(args.seed, args.reports, &formats),
+        Scenario::SkewedClock => scenario::skewed_clock(args.seed, args.reports, &formats),
     };
     if let Some(latency) = args.latency {
         fake.set_latency(latency);

@@ -2,8 +2,10 @@
 
 use chrono::{DateTime, Utc};
 
+use std::io::Write;
+
 use super::content::SplitMix64;
-use super::{BodyShape, FakeCloud, FakeReport, FakeStored};
+use super::{BodyShape, FakeCloud, FakeReport, FakeStored, ListedSize};
 
 /// Formats of the `many` scenario: the four the vendor recommends for automation.
 const MANY_FORMATS: [&str; 4] = ["csv", "csv_v2_0", "json_v2_0", "html"];
@@ -39,6 +41,57 @@ pub fn many(reports: usize, seed: u64) -> FakeCloud {
         }
     }
     fake
+}
+
+/// The `seeded` data set, but every listed `size` counts the uncompressed report instead of
+/// the bytes served (a cloud that drifts from its spec): gzip bodies prove themselves by
+/// their trailer and are archived with a warning (a plain body's size is its length anyway).
+pub fn uncompressed_size(seed: u64, reports: usize, formats: &[&str]) -> FakeCloud {
+    let fake = FakeCloud::seeded(seed, reports, formats);
+    fake.relabel_sizes(|_| ListedSize::Uncompressed);
+    fake
+}
+
+/// The `seeded` data set, but every gzip body was re-compressed on the way: the listing's
+/// `size` is the length of another gzip stream of the same report (different bytes, same
+/// content), so it differs from what is served.
+pub fn recompressed(seed: u64, reports: usize, formats: &[&str]) -> FakeCloud {
+    let fake = FakeCloud::seeded(seed, reports, formats);
+    fake.relabel_sizes(|item| match item.shape {
+        BodyShape::Plain => ListedSize::Wire,
+        BodyShape::GzipWithHeader | BodyShape::GzipNoHeader => {
+            ListedSize::Exactly(best_gzip_len(&item.content))
+        }
+    });
+    fake
+}
+
+/// The `seeded` data set from a cloud whose clock is 3 hours behind: every token's
+/// `expires_on` is already past when it arrives.
+pub fn skewed_clock(seed: u64, reports: usize, formats: &[&str]) -> FakeCloud {
+    let fake = FakeCloud::seeded(seed, reports, formats);
+    fake.set_clock_skew(-3 * 3600);
+    fake
+}
+
+impl FakeCloud {
+    /// Sets what every stored item's listing states as its `size`.
+    fn relabel_sizes(&self, size: impl Fn(&FakeStored) -> ListedSize) {
+        let mut state = self.lock();
+        for report in &mut state.reports {
+            for item in &mut report.stored {
+                item.spec.listed_size = size(&item.spec);
+            }
+        }
+    }
+}
+
+/// The length of `plain` gzipped at the best compression: another encoder's output.
+fn best_gzip_len(plain: &[u8]) -> u64 {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(plain);
+    enc.finish().map_or(0, |bytes| bytes.len() as u64)
 }
 
 fn at(n: i64) -> DateTime<Utc> {

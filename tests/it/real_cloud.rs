@@ -110,3 +110,44 @@ async fn an_item_in_progress_without_created_at_is_pending_not_failed() {
     assert_eq!(&columns[2..6], ["1", "0", "1", "0"], "{stdout}");
     assert!(!text.contains("malformed stored item"), "{text}");
 }
+
+/// The named scenarios `fake-cloud --scenario NAME` serves, each showing its behaviour
+/// through the real binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_cloud_scenarios_of_fake_cloud_behave_as_documented() {
+    use report_archiver::fake_cloud::scenario;
+    let formats = ["csv", "json"];
+
+    // Gzip bodies re-compressed on the way: every listed size is off, every body proves
+    // itself by its trailer, so everything is archived, each with one warning.
+    let app = spawn_app(scenario::recompressed(5, 2, &formats)).await;
+    let (code, _, text) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(0), "{text}");
+    let rows = app.ledger_rows().await;
+    let gzip_rows = rows.iter().filter(|r| r.listed_size != Some(r.wire_bytes));
+    assert!(gzip_rows.count() > 0, "{rows:?}");
+    assert!(text.contains("listing's size differs"), "{text}");
+
+    // Sizes that count the uncompressed report: the gzip bodies drift and are archived
+    // with a warning each; a plain body's size is its length anyway.
+    let app = spawn_app(scenario::uncompressed_size(5, 2, &formats)).await;
+    let (code, _, text) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(0), "{text}");
+    let rows = app.ledger_rows().await;
+    let drifted = rows
+        .iter()
+        .filter(|r| r.listed_size != Some(r.wire_bytes))
+        .count();
+    assert!(drifted > 0, "{rows:?}");
+    assert_eq!(
+        text.matches("listing's size differs").count(),
+        drifted,
+        "{text}"
+    );
+
+    // A server clock 3 h behind: the pass completes, with the one warning.
+    let app = spawn_app(scenario::skewed_clock(5, 2, &formats)).await;
+    let (code, _, text) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text.matches("expires_on is").count(), 1, "{text}");
+}
