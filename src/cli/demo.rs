@@ -58,7 +58,9 @@ pub struct FakeCloudArgs {
     pub add_every: Option<Duration>,
     /// The data set: `seeded` (--reports × --formats, three generations), `big` (one
     /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding), or
-    /// `many` (--reports × 4 formats, 8–64 KiB each)
+    /// `many` (--reports × 4 formats, 8–64 KiB each), `deleted-report` (two reports, the
+    /// second deleted after its first listing: later passes find it gone) or `removed-item`
+    /// (one report whose newest item is listed but answers 404: vanished at the second pass)
     #[arg(long, value_enum, default_value_t = Scenario::Seeded)]
     pub scenario: Scenario,
     /// Size of the `big` scenarios' item, in bytes
@@ -78,6 +80,8 @@ pub enum Scenario {
     Big,
     BigGz,
     Many,
+    DeletedReport,
+    RemovedItem,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -116,6 +120,8 @@ pub async fn serve_fake_cloud(
         Scenario::Big => scenario::big(args.big_size, BodyShape::Plain),
         Scenario::BigGz => scenario::big(args.big_size, BodyShape::GzipWithHeader),
         Scenario::Many => scenario::many(args.reports, args.seed),
+        Scenario::DeletedReport => scenario::deleted_report(),
+        Scenario::RemovedItem => scenario::removed_item(),
     };
     if let Some(latency) = args.latency {
         fake.set_latency(latency);
