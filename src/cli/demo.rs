@@ -57,7 +57,7 @@ pub struct FakeCloudArgs {
     #[arg(long, value_parser = humantime_duration)]
     pub add_every: Option<Duration>,
     /// The data set: `seeded` (--reports × --formats, three generations), `big` (one
-    /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding), or
+    /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding),
     /// `many` (--reports × 4 formats, 8–64 KiB each), `deleted-report` (two reports, the
     /// second deleted after its first listing: later passes find it gone) or `removed-item`
     /// (one report whose newest item is listed but answers 404: vanished at the second pass)
