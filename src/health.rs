@@ -8,7 +8,8 @@
 //! pass does not make the daemon unhealthy: a cloud hiccup heals at the next pass, and a
 //! health check that flaps on it gets ignored. A failure that lasts longer than `staleness`
 //! does, and the report says why (the last error). Cancelled passes (shutdown) count as
-//! neither success nor failure.
+//! neither success nor failure. What the cloud deleted (issue 17) is said, not judged: a
+//! gone report or a vanished item leaves the daemon healthy.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -29,6 +30,8 @@ struct AccountState {
     last_archived: Option<Instant>,
     last_error: Option<String>,
     consecutive_failures: u32,
+    gone_reports: Vec<String>,
+    vanished_items: u64,
 }
 
 #[derive(Debug)]
@@ -63,6 +66,11 @@ pub struct AccountHealth {
     pub last_archived_at: Option<String>,
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
+    /// The reports the last pass found deleted in the cloud (a discovered one is named by
+    /// the pass that found it only: later passes no longer list it).
+    pub gone_reports: Vec<String>,
+    /// Items the cloud lost before they were archived, found since the daemon started.
+    pub vanished_items: u64,
 }
 
 impl HealthReport {
@@ -113,6 +121,12 @@ impl Health {
         let mut state = self.lock();
         let account = state.accounts.entry(report.account.clone()).or_default();
         account.last_pass_at = Some(now);
+        // Report ids came from the config or the cloud's discovery; served as data.
+        account.gone_reports = report
+            .gone_reports()
+            .map(|r| crate::untrusted::sanitize(&r.report_id, crate::untrusted::CELL_MAX))
+            .collect();
+        account.vanished_items = account.vanished_items.saturating_add(report.vanished());
         if report.succeeded() {
             account.last_success_at = Some(now);
             account.last_success = Some(Instant::now());
@@ -167,6 +181,8 @@ impl Health {
                 last_archived_at: a.last_archived_at.map(rfc3339),
                 consecutive_failures: a.consecutive_failures,
                 last_error: a.last_error.clone(),
+                gone_reports: a.gone_reports.clone(),
+                vanished_items: a.vanished_items,
             });
         }
         HealthReport {
@@ -268,6 +284,41 @@ mod tests {
             a.last_error.as_deref(),
             Some("2 item(s) failed to download")
         );
+    }
+
+    #[test]
+    fn a_gone_report_and_a_vanished_item_are_told_and_stay_healthy() {
+        let health = Health::new(["a"], Duration::from_secs(3600));
+        health.set_scheduler_running(true);
+        let report = |gone, vanished: usize| PassReport {
+            reports: vec![ReportOutcome {
+                report_id: "r".into(),
+                gone,
+                vanished: vec![
+                    crate::pass::VanishedItem {
+                        stored_id: "s".into(),
+                        format: "csv".into(),
+                        created_at: "2026-01-01T00:00:00Z".into(),
+                    };
+                    vanished
+                ],
+                ..ReportOutcome::default()
+            }],
+            ..pass("a", None)
+        };
+        health.record(&report(true, 1));
+        let checked = health.check();
+        assert!(checked.healthy(), "{checked:?}");
+        let a = &checked.accounts[0];
+        assert_eq!(
+            (a.gone_reports.as_slice(), a.vanished_items),
+            (&["r".to_owned()][..], 1)
+        );
+        assert_eq!(a.consecutive_failures, 0);
+        health.record(&report(false, 0));
+        let a = &health.check().accounts[0];
+        assert!(a.gone_reports.is_empty());
+        assert_eq!(a.vanished_items, 1, "counted since the start");
     }
 
     #[test]

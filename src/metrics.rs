@@ -73,6 +73,8 @@ pub struct Metrics {
     passes: Family<OutcomeLabels, Counter>,
     pending: Family<ReportLabels, Gauge>,
     cloud_failed: Family<ReportLabels, Gauge>,
+    gone: Family<ReportLabels, Gauge>,
+    vanished: Family<ReportLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: HistogramFamily,
     last_success: Family<ReportLabels, Gauge>,
@@ -94,6 +96,8 @@ impl Metrics {
             passes: Family::default(),
             pending: Family::default(),
             cloud_failed: Family::default(),
+            gone: Family::default(),
+            vanished: Family::default(),
             failures: Family::default(),
             duration: Family::new_with_constructor(|| Histogram::new(PASS_SECONDS_BUCKETS)),
             last_success: Family::default(),
@@ -132,6 +136,16 @@ impl Metrics {
             "report_archiver_items_cloud_failed",
             "Stored items the cloud itself reports as failed, at the last pass",
             self.cloud_failed.clone(),
+        );
+        registry.register(
+            "report_archiver_report_gone",
+            "1 when the last pass found this report deleted in the cloud (its stored list and settings answer 404/410), else 0; not a failure",
+            self.gone.clone(),
+        );
+        registry.register(
+            "report_archiver_items_vanished",
+            "Stored items the cloud lost before they were archived (their download answered 404/410 on two passes), since start; each counted once",
+            self.vanished.clone(),
         );
         registry.register(
             "report_archiver_failures",
@@ -204,11 +218,16 @@ impl Metrics {
             self.cloud_failed
                 .get_or_create(&labels)
                 .set(i64::try_from(r.cloud_failed).unwrap_or(i64::MAX));
+            self.gone.get_or_create(&labels).set(i64::from(r.gone));
+            self.vanished
+                .get_or_create(&labels)
+                .inc_by(r.vanished.len() as u64);
             if r.error.is_some() {
                 self.fail(&account, "report", 1);
             }
             self.fail(&account, "item", r.failed);
-            if report.error.is_none() && r.error.is_none() && r.failed == 0 {
+            // A gone report's list was not read: its last success stays where it was.
+            if report.error.is_none() && r.error.is_none() && r.failed == 0 && !r.gone {
                 self.last_success.get_or_create(&labels).set(now);
             }
         }
@@ -271,5 +290,44 @@ mod tests {
         }
         assert!(!text.contains("report_archiver_last_success_timestamp_seconds{"));
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn a_gone_report_and_vanished_items_show_without_a_failure() {
+        let metrics = Metrics::new();
+        let vanished = crate::pass::VanishedItem {
+            stored_id: "s".into(),
+            format: "csv".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+        };
+        metrics.observe_pass(&PassReport {
+            account: "eu2".into(),
+            reports: vec![
+                ReportOutcome {
+                    report_id: "gone".into(),
+                    gone: true,
+                    ..ReportOutcome::default()
+                },
+                ReportOutcome {
+                    report_id: "r1".into(),
+                    vanished: vec![vanished.clone(), vanished],
+                    ..ReportOutcome::default()
+                },
+            ],
+            ..PassReport::default()
+        });
+        let text = metrics.render();
+        for line in [
+            "report_archiver_report_gone{account=\"eu2\",report=\"gone\"} 1",
+            "report_archiver_report_gone{account=\"eu2\",report=\"r1\"} 0",
+            "report_archiver_items_vanished_total{account=\"eu2\",report=\"r1\"} 2",
+            "report_archiver_passes_total{account=\"eu2\",outcome=\"ok\"} 1",
+            "report_archiver_last_success_timestamp_seconds{account=\"eu2\",report=\"r1\"}",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(!text.contains(
+            "report_archiver_last_success_timestamp_seconds{account=\"eu2\",report=\"gone\"}"
+        ));
     }
 }

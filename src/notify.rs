@@ -12,7 +12,11 @@
 //! its first pass at all) and its first success after failures. The last outcome before
 //! the process started comes from the ledger, so this holds across restarts and `once` runs. An outage of a day thus
 //! sends two messages, not one per pass; the ping, sent after every pass, is the
-//! dead-man's switch. The URLs are secrets (they carry tokens) and never reach a log line:
+//! dead-man's switch. What the cloud deleted (issue 17) is told once, by the pass that
+//! found it: a report gone, an item vanished before it was archived. It rides on a failure
+//! or recovery event, or goes out as a `deletion` event of its own; a `deletion` the
+//! webhook missed is not sent again (the ledger keeps the facts, the log said them).
+//! The URLs are secrets (they carry tokens) and never reach a log line:
 //! reqwest errors are logged `without_url()`.
 
 use std::collections::HashMap;
@@ -46,7 +50,8 @@ pub enum NotifyError {
 /// The webhook's JSON body.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Event {
-    /// `failure` or `recovery`.
+    /// `failure`, `recovery` or `deletion` (nothing failed, but the cloud deleted a
+    /// report or lost an item: see `gone_reports` and `vanished`).
     pub event: &'static str,
     pub account: String,
     /// One human line, e.g. "report-archiver: account `eu2` failed: …".
@@ -58,9 +63,22 @@ pub struct Event {
     pub pending: u64,
     pub bytes: u64,
     pub seconds: f64,
+    /// Reports this pass was the first to find deleted in the cloud.
+    pub gone_reports: Vec<String>,
+    /// Items the cloud lost before they were archived, found so in this pass.
+    pub vanished: Vec<VanishedEvent>,
     /// When the pass finished (RFC 3339, UTC).
     pub at: String,
     pub version: &'static str,
+}
+
+/// An item the cloud lost before it was archived.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct VanishedEvent {
+    pub report_id: String,
+    pub stored_id: String,
+    pub format: String,
+    pub created_at: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -119,17 +137,23 @@ impl Notifier {
             let mut last = self.last_ok.lock().unwrap_or_else(|e| e.into_inner());
             last.insert(report.account.clone(), ok)
         };
-        let event = match (ok, previous) {
+        let change = match (ok, previous) {
             (false, None | Some(true)) => Some(event("failure", report)),
             (true, Some(false)) => Some(event("recovery", report)),
             _ => None,
         };
+        let deletions = report.vanished() > 0 || report.reports.iter().any(|r| r.newly_gone);
+        let event = change.or_else(|| deletions.then(|| event("deletion", report)));
         let ping = self.ping(&report.account, ok);
         let hook = async {
             let Some(event) = event else {
                 return true;
             };
             let delivered = self.post(&event).await;
+            if event.event == "deletion" {
+                // No change of outcome, so nothing for a later run to announce again.
+                return true;
+            }
             // An event is a change from what the webhook believes; when it did not get
             // through, the webhook still believes the opposite, and the next run must
             // compare with that, not with this pass's outcome.
@@ -254,7 +278,32 @@ fn event(kind: &'static str, report: &PassReport) -> Event {
         })
         .collect();
     let error = report.error.as_deref().map(safe);
-    let text = if kind == "recovery" {
+    let gone_reports: Vec<String> = report
+        .reports
+        .iter()
+        .filter(|r| r.newly_gone)
+        .map(|r| safe(&r.report_id))
+        .collect();
+    let vanished: Vec<VanishedEvent> = report
+        .reports
+        .iter()
+        .flat_map(|r| {
+            r.vanished.iter().map(|v| VanishedEvent {
+                report_id: safe(&r.report_id),
+                stored_id: safe(&v.stored_id),
+                format: safe(&v.format),
+                created_at: v.created_at.clone(),
+            })
+        })
+        .collect();
+    let text = if kind == "deletion" {
+        format!(
+            "report-archiver: account `{}`: the cloud deleted {} report(s) and lost {} item(s) before they were archived",
+            report.account,
+            gone_reports.len(),
+            vanished.len()
+        )
+    } else if kind == "recovery" {
         format!(
             "report-archiver: account `{}` recovered; {} file(s) archived in this pass",
             report.account,
@@ -284,6 +333,8 @@ fn event(kind: &'static str, report: &PassReport) -> Event {
         pending: report.pending(),
         bytes: report.bytes(),
         seconds: report.seconds,
+        gone_reports,
+        vanished,
         at: rfc3339(Utc::now()),
         version: env!("CARGO_PKG_VERSION"),
     }
@@ -313,5 +364,54 @@ mod tests {
         let e = event("failure", &report);
         assert_eq!(e.account, "eu2");
         assert!(e.text.contains("token refused"), "{}", e.text);
+    }
+
+    #[test]
+    fn a_deletion_event_names_the_gone_reports_and_the_vanished_items() {
+        use crate::pass::{ReportOutcome, VanishedItem};
+        let report = PassReport {
+            account: "eu2".into(),
+            reports: vec![
+                ReportOutcome {
+                    report_id: "old".into(),
+                    gone: true,
+                    newly_gone: true,
+                    ..ReportOutcome::default()
+                },
+                ReportOutcome {
+                    report_id: "still-gone".into(),
+                    gone: true,
+                    ..ReportOutcome::default()
+                },
+                ReportOutcome {
+                    report_id: "r".into(),
+                    vanished: vec![VanishedItem {
+                        stored_id: "s".into(),
+                        format: "csv".into(),
+                        created_at: "2026-01-01T00:00:00Z".into(),
+                    }],
+                    ..ReportOutcome::default()
+                },
+            ],
+            ..PassReport::default()
+        };
+        let e = event("deletion", &report);
+        assert_eq!(e.gone_reports, ["old"]);
+        assert_eq!(e.vanished.len(), 1);
+        assert_eq!(
+            (
+                e.vanished[0].report_id.as_str(),
+                e.vanished[0].stored_id.as_str()
+            ),
+            ("r", "s")
+        );
+        assert!(
+            e.text.contains("deleted 1 report(s) and lost 1 item(s)"),
+            "{}",
+            e.text
+        );
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["event"], "deletion");
+        assert_eq!(json["vanished"][0]["format"], "csv");
     }
 }

@@ -47,6 +47,11 @@ pub struct ReportView {
     pub other: u64,
     /// Saved items the ledger holds.
     pub archived: u64,
+    /// The cloud deleted the report: its settings and its stored list answer 404/410 (the
+    /// note starts with GONE).
+    pub gone: bool,
+    /// Items the ledger records as lost by the cloud before they were archived.
+    pub vanished: u64,
     pub note: Option<String>,
 }
 
@@ -80,7 +85,9 @@ pub async fn overview(
             views.push(view);
             continue;
         }
+        let mut settings_gone = false;
         match client.report(&id).await {
+            Err(e) if e.not_found().is_some() => settings_gone = true,
             Ok(r) => {
                 view.stores_nothing = r.stores_nothing();
                 view.result_action = r.result_action.clone();
@@ -104,7 +111,7 @@ pub async fn overview(
             Err(e) => notes.push(format!("cannot read the report: {e}")),
         }
         if !view.stores_nothing {
-            count_stored(client, ledger, &mut view, &mut notes).await?;
+            count_stored(client, ledger, &mut view, &mut notes, settings_gone).await?;
         }
         // Notes quote the server's errors, and `--json` prints them as they are: a secret
         // it echoed goes now (the table escapes the rest when it renders).
@@ -115,19 +122,44 @@ pub async fn overview(
     Ok(views)
 }
 
+/// Counts the report's stored items by status, and what the ledger holds of them.
+/// `settings_gone`: `GET /reports/{id}` answered 404/410; with a stored list that answers
+/// so too, the report is GONE, as a pass would find it.
 async fn count_stored(
     client: &CloudClient,
     ledger: Option<&Ledger>,
     view: &mut ReportView,
     notes: &mut Vec<String>,
+    settings_gone: bool,
 ) -> Result<(), ReportsError> {
+    if let Some(ledger) = ledger {
+        let (vanished, _) = ledger
+            .not_found_items(&view.account, &view.report_id)
+            .await?;
+        view.vanished = vanished.len() as u64;
+        if view.vanished > 0 {
+            notes.push(format!(
+                "{} item(s) lost by the cloud before they were archived",
+                view.vanished
+            ));
+        }
+    }
     let items = match client.stored_list(&view.report_id).await {
         Ok(items) => items,
         Err(e) => {
-            notes.push(format!("cannot list stored items: {e}"));
+            match e.not_found() {
+                Some((status, _)) if settings_gone => {
+                    view.gone = true;
+                    notes.insert(0, format!("GONE: deleted in the cloud (HTTP {status}); its archived files are kept"));
+                }
+                _ => notes.push(format!("cannot list stored items: {e}")),
+            }
             return Ok(());
         }
     };
+    if settings_gone {
+        notes.push("cannot read the report: its settings answer not found".to_owned());
+    }
     let archived = match ledger {
         Some(l) => l.archived_ids(&view.account, &view.report_id).await?,
         None => HashSet::new(),

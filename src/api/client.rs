@@ -61,6 +61,14 @@ pub enum ApiError {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// 404 or 410, which the spec declares for neither a stored list nor a download: the
+    /// pass reads it as a deletion (issue 17), not a failure. Never retried, as any 4xx.
+    #[error("`{url}` answered HTTP {status}: {message}")]
+    NotFound {
+        url: String,
+        status: u16,
+        message: String,
+    },
     #[error("`{url}` answered a body that is not the expected JSON: {source}")]
     Decode {
         url: String,
@@ -89,6 +97,18 @@ impl Transient for ApiError {
             // A proxy's error page with a 200, or a body cut mid-JSON.
             Self::Decode { .. } | Self::Timeout { .. } => Verdict::Retry { after: None },
             _ => Verdict::GiveUp,
+        }
+    }
+}
+
+impl ApiError {
+    /// The status of a 404/410 answer ([`ApiError::NotFound`]), and its message.
+    pub fn not_found(&self) -> Option<(u16, &str)> {
+        match self {
+            Self::NotFound {
+                status, message, ..
+            } => Some((*status, message)),
+            _ => None,
         }
     }
 }
@@ -333,11 +353,18 @@ pub(super) async fn status_error(
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-    let body = transport::error_text(response, deadline).await;
+    let message = error_message(&transport::error_text(response, deadline).await);
+    if matches!(status, 404 | 410) {
+        return ApiError::NotFound {
+            url,
+            status,
+            message,
+        };
+    }
     ApiError::Status {
         url,
         status,
-        message: error_message(&body),
+        message,
         retry_after,
     }
 }

@@ -58,10 +58,12 @@ pub struct FakeCloudArgs {
     pub add_every: Option<Duration>,
     /// The data set: `seeded` (--reports × --formats, three generations), `big` (one
     /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding),
-    /// `many` (--reports × 4 formats, 8–64 KiB each); and what the real cloud may do, on the
-    /// seeded data: `uncompressed-size` (listed sizes count the plain report),
-    /// `recompressed` (gzip bodies re-compressed on the way), `skewed-clock` (token
-    /// `expires_on` 3 h in the past)
+    /// `many` (--reports × 4 formats, 8–64 KiB each). What the real cloud may do:
+    /// `uncompressed-size` (seeded, listed sizes count the plain report), `recompressed`
+    /// (seeded, gzip bodies re-compressed on the way), `skewed-clock` (seeded, token
+    /// `expires_on` 3 h in the past), `deleted-report` (two reports, the second deleted after
+    /// its first listing: later passes find it gone), `removed-item` (one report whose newest
+    /// item is listed but answers 404: vanished at the second pass)
     #[arg(long, value_enum, default_value_t = Scenario::Seeded)]
     pub scenario: Scenario,
     /// Size of the `big` scenarios' item, in bytes
@@ -84,6 +86,8 @@ pub enum Scenario {
     UncompressedSize,
     Recompressed,
     SkewedClock,
+    DeletedReport,
+    RemovedItem,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -127,6 +131,8 @@ pub async fn serve_fake_cloud(
         }
         Scenario::Recompressed => scenario::recompressed(args.seed, args.reports, &formats),
         Scenario::SkewedClock => scenario::skewed_clock(args.seed, args.reports, &formats),
+        Scenario::DeletedReport => scenario::deleted_report(),
+        Scenario::RemovedItem => scenario::removed_item(),
     };
     if let Some(latency) = args.latency {
         fake.set_latency(latency);

@@ -38,9 +38,11 @@ pub fn exit_code(reports: &[PassReport]) -> ExitCode {
 }
 
 /// The table `once` and `demo` print: one row per report, then a total per account.
+/// VANISHED counts the items the cloud lost before they were archived, found so in this
+/// pass (each is counted once); a report the cloud deleted says GONE in its note.
 pub fn render_summary(reports: &[PassReport]) -> String {
     let mut out = format!(
-        "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
+        "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>8} {:>12}  {}\n",
         "ACCOUNT",
         "REPORT",
         "FETCHED",
@@ -49,6 +51,7 @@ pub fn render_summary(reports: &[PassReport]) -> String {
         "FAILED",
         "DEFERRED",
         "CLOUD_FAILED",
+        "VANISHED",
         "BYTES",
         "NOTE"
     );
@@ -57,7 +60,7 @@ pub fn render_summary(reports: &[PassReport]) -> String {
         for r in &pass.reports {
             let note = cell(r.error.as_deref().or(r.note.as_deref()).unwrap_or(""));
             out.push_str(&format!(
-                "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
+                "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>8} {:>12}  {}\n",
                 account,
                 cell(&r.report_id),
                 r.fetched,
@@ -66,6 +69,7 @@ pub fn render_summary(reports: &[PassReport]) -> String {
                 r.failed,
                 r.deferred,
                 r.cloud_failed,
+                r.vanished.len(),
                 r.bytes,
                 note
             ));
@@ -76,7 +80,7 @@ pub fn render_summary(reports: &[PassReport]) -> String {
             (None, false) => "FAILED".into(),
         };
         out.push_str(&format!(
-            "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>12}  {}\n",
+            "{:<16} {:<38} {:>7} {:>7} {:>7} {:>6} {:>8} {:>12} {:>8} {:>12}  {}\n",
             account,
             "(total)",
             pass.fetched(),
@@ -85,6 +89,7 @@ pub fn render_summary(reports: &[PassReport]) -> String {
             pass.failed(),
             pass.deferred(),
             pass.cloud_failed(),
+            pass.vanished(),
             pass.bytes(),
             note
         ));

@@ -87,6 +87,8 @@ impl FakeCloud {
             stored: Vec::new(),
             raw_items: Vec::new(),
             listings_served: 0,
+            deleted: false,
+            deleted_after_listings: None,
         });
         id
     }
@@ -106,6 +108,7 @@ impl FakeCloud {
                 id: id.clone(),
                 spec: s,
                 wire,
+                removed: false,
             }),
             None => tracing::warn!(report_id, "fake cloud: add_stored to an unknown report"),
         }
@@ -153,5 +156,36 @@ impl FakeCloud {
 
     pub fn remove_report(&self, report_id: &str) {
         self.lock().reports.retain(|r| r.id != report_id);
+    }
+
+    /// Deletes a report as an operator might in the portal. What the real cloud answers
+    /// then is undocumented (issue 17); the fake takes the worse case for the archiver: the
+    /// tenant's report list still names it, while its settings, its stored list and its
+    /// downloads answer 404 (`errorScheme`). `deleted = false` brings it back.
+    pub fn delete_report(&self, report_id: &str, deleted: bool) {
+        if let Some(report) = self.lock().report_mut(report_id) {
+            report.deleted = deleted;
+            report.deleted_after_listings = None;
+        }
+    }
+
+    /// [`FakeCloud::delete_report`] once its stored list has been served `n` times: a
+    /// report deleted between two passes, for `fake-cloud --scenario deleted-report`.
+    pub fn delete_report_after(&self, report_id: &str, n: u32) {
+        if let Some(report) = self.lock().report_mut(report_id) {
+            report.deleted_after_listings = Some(n);
+        }
+    }
+
+    /// The cloud loses one stored item's file: still listed as saved, but its download
+    /// answers 404 (`errorScheme`), as a store whose listing and files disagree might.
+    pub fn remove_item(&self, report_id: &str, stored_id: &str) {
+        let mut state = self.lock();
+        let item = state
+            .report_mut(report_id)
+            .and_then(|r| r.stored.iter_mut().find(|s| s.id == stored_id));
+        if let Some(item) = item {
+            item.removed = true;
+        }
     }
 }

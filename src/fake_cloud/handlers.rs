@@ -59,8 +59,10 @@ pub(super) async fn observe(
                 st.token_requests += 1;
                 Endpoint::Token
             }
-            ["reports", _, "stored"] => {
+            ["reports", report_id, "stored"] => {
                 st.listing_requests += 1;
+                let report_id = (*report_id).to_owned();
+                *st.listing_requests_by_report.entry(report_id).or_insert(0) += 1;
                 Endpoint::Listing
             }
             ["reports", _, "stored", _] => {
@@ -240,7 +242,7 @@ pub(super) async fn fetch_report(
     Path(report_id): Path<String>,
 ) -> Response {
     let st = cloud.lock();
-    let Some(report) = st.report(&report_id) else {
+    let Some(report) = st.report(&report_id).filter(|r| !r.deleted) else {
         return api_error(StatusCode::NOT_FOUND, "Report not found");
     };
     // The period is the calendar month before the newest generation, as for monthly usage reports.
@@ -289,6 +291,15 @@ pub(super) async fn list_stored(
     let Some(report) = st.report_mut(&report_id) else {
         return api_error(StatusCode::NOT_FOUND, "Report not found");
     };
+    if report
+        .deleted_after_listings
+        .is_some_and(|n| report.listings_served >= n)
+    {
+        report.deleted = true;
+    }
+    if report.deleted {
+        return api_error(StatusCode::NOT_FOUND, "Report not found");
+    }
     apply_flips(report);
     let mut entries: Vec<&StoredEntry> = report.stored.iter().collect();
     entries.sort_by_key(|s| s.spec.created_at);
@@ -339,13 +350,13 @@ pub(super) async fn download(
     injected: Option<Extension<Injected>>,
 ) -> Response {
     let st = cloud.lock();
-    let Some(report) = st.report(&report_id) else {
+    let Some(report) = st.report(&report_id).filter(|r| !r.deleted) else {
         return api_error(StatusCode::NOT_FOUND, "Report not found");
     };
     let Some(item) = report
         .stored
         .iter()
-        .find(|s| s.id == stored_id && s.spec.status == FakeStatus::Saved)
+        .find(|s| s.id == stored_id && s.spec.status == FakeStatus::Saved && !s.removed)
     else {
         return api_error(StatusCode::NOT_FOUND, "Stored report not found");
     };
@@ -377,6 +388,7 @@ pub(super) async fn stats(State(cloud): State<FakeCloud>) -> Response {
         "requests": st.requests,
         "token_requests": st.token_requests,
         "listing_requests": st.listing_requests,
+        "listing_requests_by_report": st.listing_requests_by_report,
         "download_requests": st.download_requests,
         "downloads_in_flight_peak": st.downloads_in_flight_peak,
     }))

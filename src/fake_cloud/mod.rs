@@ -48,6 +48,8 @@ struct StoredEntry {
     spec: FakeStored,
     /// Shared, so serving a 1 GiB body copies nothing.
     wire: bytes::Bytes,
+    /// Still listed, but its download answers 404 ([`FakeCloud::remove_item`]).
+    removed: bool,
 }
 
 impl StoredEntry {
@@ -70,6 +72,11 @@ struct ReportEntry {
     /// Listing entries served verbatim after the real ones: hostile or malformed data.
     raw_items: Vec<Value>,
     listings_served: u32,
+    /// Deleted ([`FakeCloud::delete_report`]): still named by the tenant's report list,
+    /// but its settings, stored list and downloads answer 404.
+    deleted: bool,
+    /// Deleted once its stored list has been served this many times.
+    deleted_after_listings: Option<u32>,
 }
 
 struct TokenEntry {
@@ -103,6 +110,8 @@ struct Inner {
     download_requests: u32,
     token_requests: u32,
     listing_requests: u32,
+    /// Stored-list requests by report id, whatever their outcome.
+    listing_requests_by_report: HashMap<String, u32>,
     requests: u32,
     downloads_in_flight: u32,
     downloads_in_flight_peak: u32,

@@ -53,6 +53,15 @@ impl FakeCloud {
         self.lock().listing_requests
     }
 
+    /// Requests to one report's stored list, whatever their outcome.
+    pub fn listing_requests_of(&self, report_id: &str) -> u32 {
+        let st = self.lock();
+        st.listing_requests_by_report
+            .get(report_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Every API request served so far, whatever the endpoint or outcome.
     pub fn requests(&self) -> u32 {
         self.lock().requests

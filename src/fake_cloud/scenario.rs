@@ -94,6 +94,43 @@ fn best_gzip_len(plain: &[u8]) -> u64 {
     enc.finish().map_or(0, |bytes| bytes.len() as u64)
 }
 
+/// Two csv reports of two generations each; the second is deleted once its stored list has
+/// been served once: the first pass archives both, later ones find that report gone
+/// (`/reports/{id}` and `/stored` answer 404 while the tenant's list still names it).
+pub fn deleted_report() -> FakeCloud {
+    let fake = FakeCloud::new();
+    let mut reports = Vec::new();
+    for r in 0..2 {
+        let report = fake.add_report(FakeReport::new(&["csv"]));
+        for g in 0..2 {
+            let mut item = FakeStored::new("csv", csv_of_size(2048, (r * 2 + g) as u64));
+            item.created_at = at(r * 2 + g);
+            fake.add_stored(&report, item);
+        }
+        reports.push(report);
+    }
+    if let Some(doomed) = reports.last() {
+        fake.delete_report_after(doomed, 1);
+    }
+    fake
+}
+
+/// One csv report of three items, the newest of which the cloud lost: listed as saved, its
+/// download answers 404. The first pass notes it, the second records it vanished, later
+/// ones no longer ask for it.
+pub fn removed_item() -> FakeCloud {
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    let mut last = String::new();
+    for g in 0..3 {
+        let mut item = FakeStored::new("csv", csv_of_size(2048, g as u64));
+        item.created_at = at(g);
+        last = fake.add_stored(&report, item);
+    }
+    fake.remove_item(&report, &last);
+    fake
+}
+
 fn at(n: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_780_000_000 + n * 60, 0).unwrap_or_default()
 }
@@ -138,6 +175,8 @@ mod tests {
         let items = big.saved_items();
         assert_eq!(items.len(), 1);
         assert_eq!(items[0].1.plain.len(), 3 << 20);
+        assert_eq!(deleted_report().report_ids().len(), 2);
+        assert_eq!(removed_item().saved_items().len(), 3);
         let many = many(5, 1);
         let items = many.saved_items();
         assert_eq!(items.len(), 20);

@@ -140,6 +140,17 @@ impl Ledger {
         .execute(&mut *tx)
         .await
         .map_err(query_err("clear item failure"))?;
+        // A download that answered 404 once and then came through was not lost after all.
+        sqlx::query(
+            "DELETE FROM vanished_items WHERE account = ? AND report_id = ? AND stored_id = ?
+                AND vanished_at IS NULL",
+        )
+        .bind(&row.account)
+        .bind(&row.report_id)
+        .bind(&row.stored_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("clear not found item"))?;
         tx.commit().await.map_err(query_err("commit record"))?;
         Ok(())
     }

@@ -6,7 +6,8 @@
 //!
 //! This file opens and closes the ledger and names its errors; the queries live with the
 //! tables they touch: `items.rs` (archived items), `failures.rs` (failing downloads and
-//! what the cloud reports failed), `passes.rs`, `outcomes.rs` (what the webhook was told)
+//! what the cloud reports failed), `deletions.rs` (reports the cloud deleted and items it
+//! lost before they were archived), `passes.rs`, `outcomes.rs` (what the webhook was told)
 //! and `objects.rs` (the S3 target's objects and open multipart uploads).
 
 use std::path::{Path, PathBuf};
@@ -18,12 +19,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod deletions;
 mod failures;
 mod items;
 mod objects;
 mod outcomes;
 mod passes;
 
+pub use deletions::{ListedFacts, NotFoundAnswer, NotFoundVerdict, VanishedRow};
 pub use failures::{FREE_ATTEMPTS, ItemFailureRow};
 pub use items::{ArchivedRow, ItemKey};
 pub use objects::{ObjectRef, OpenUpload};

@@ -4,8 +4,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::api::StoredStatus;
 use crate::api::client::{ListedItem, Malformed};
+use crate::api::{ApiError, StoredStatus};
 use crate::archive::{ArchiveError, check_component};
 
 use super::PassSettings;
@@ -20,6 +20,9 @@ pub struct LedgerFacts {
     pub gone: HashMap<String, String>,
     /// The items that failed several passes in a row: stored id → when they may be tried.
     pub deferred: HashMap<String, String>,
+    /// The items the cloud lost before they were archived (their download answered 404
+    /// or 410 on two passes): never asked for again.
+    pub vanished: HashSet<String>,
 }
 
 /// What a pass does with one listed item.
@@ -38,6 +41,9 @@ pub enum Disposition {
     Duplicate,
     /// Archived, and its kept file is still there. Counted skipped.
     Skipped,
+    /// The cloud lost it before it was archived: told once, when found (see `pass/gone.rs`),
+    /// and never fetched again. Not counted.
+    Vanished,
     /// It keeps failing and waits for `next_try`. Counted deferred.
     Deferred {
         stored_id: String,
@@ -143,6 +149,11 @@ pub fn classify(
         (true, Some(path)) => Some(path.clone()),
         (false, _) => None,
     };
+    // Still listed, but its download answered 404/410 twice: asking again would only fail
+    // again, and the pass must not turn a fact it told once into a failure every pass.
+    if facts.vanished.contains(stored_id) {
+        return Disposition::Vanished;
+    }
     let stored_id = stored_id.to_owned();
     if let Some(next_try) = facts.deferred.get(&stored_id) {
         let next_try = next_try.clone();
@@ -166,6 +177,28 @@ pub fn classify(
         stored_id,
         why,
         missing,
+    }
+}
+
+/// What a 404/410 on a report's stored list means, given what the report's settings
+/// (`GET /reports/{id}`) answered in the same pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingNotFound {
+    /// The settings answered 404/410 too: the report was deleted.
+    Gone,
+    /// The settings are there, or could not be read: not trusted as a deletion, and the
+    /// report fails this pass (and is asked again next pass).
+    Unconfirmed,
+}
+
+/// Decides whether a report whose stored list answered 404/410 is gone. The spec declares
+/// no 404 for the stored list but does for the settings, so only the two together are
+/// taken for a deletion: a discovered report that is gone is not asked again, and one
+/// stray 404 must not close that door on a report that still bills.
+pub fn listing_not_found(settings: Result<(), &ApiError>) -> ListingNotFound {
+    match settings {
+        Err(e) if e.not_found().is_some() => ListingNotFound::Gone,
+        Ok(()) | Err(_) => ListingNotFound::Unconfirmed,
     }
 }
 
@@ -407,6 +440,62 @@ mod tests {
             alone(&sized("a", 1000)),
             Disposition::Download { .. }
         ));
+    }
+
+    #[test]
+    fn a_vanished_item_is_never_fetched_again_but_an_archived_one_is_skipped() {
+        let mut facts = LedgerFacts::default();
+        facts.vanished.insert("a".into());
+        let d = classify(&saved("a"), &facts, &settings(&[]), &mut HashSet::new());
+        assert!(matches!(d, Disposition::Vanished));
+        assert_eq!(d.missing(), None);
+        // Vanished wins over a deferral: the item is not tried at all.
+        facts.deferred.insert("a".into(), "later".into());
+        let d = classify(&saved("a"), &facts, &settings(&[]), &mut HashSet::new());
+        assert!(matches!(d, Disposition::Vanished));
+        // An item archived before its download went 404 stays what it is: archived.
+        let mut facts = archived("a", "acme/r/a.csv");
+        facts.vanished.insert("a".into());
+        let d = classify(&saved("a"), &facts, &settings(&[]), &mut HashSet::new());
+        assert!(matches!(d, Disposition::Skipped));
+        // Not saved, or another id: the usual rules.
+        let waiting = item(Some("a"), ReportFormat::Csv, StoredStatus::InProgress);
+        let mut facts = LedgerFacts::default();
+        facts.vanished.insert("a".into());
+        let d = classify(&waiting, &facts, &settings(&[]), &mut HashSet::new());
+        assert!(matches!(d, Disposition::Pending(Pending::InProgress)));
+        let d = classify(&saved("b"), &facts, &settings(&[]), &mut HashSet::new());
+        assert!(matches!(d, Disposition::Download { .. }));
+    }
+
+    #[test]
+    fn a_listing_404_is_a_deletion_only_when_the_settings_answer_404_or_410_too() {
+        let not_found = |status| ApiError::NotFound {
+            url: "u".into(),
+            status,
+            message: "Report not found".into(),
+        };
+        for status in [404, 410] {
+            let e = not_found(status);
+            assert_eq!(listing_not_found(Err(&e)), ListingNotFound::Gone);
+        }
+        assert_eq!(listing_not_found(Ok(())), ListingNotFound::Unconfirmed);
+        let unavailable = ApiError::Status {
+            url: "u".into(),
+            status: 503,
+            message: "down".into(),
+            retry_after: None,
+        };
+        let d = listing_not_found(Err(&unavailable));
+        assert_eq!(d, ListingNotFound::Unconfirmed);
+        let forbidden = ApiError::Status {
+            url: "u".into(),
+            status: 403,
+            message: "Access denied".into(),
+            retry_after: None,
+        };
+        let d = listing_not_found(Err(&forbidden));
+        assert_eq!(d, ListingNotFound::Unconfirmed);
     }
 
     #[test]

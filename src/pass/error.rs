@@ -51,6 +51,16 @@ impl Transient for ItemError {
     }
 }
 
+impl ItemError {
+    /// The download answered 404 or 410: its status and the cloud's message.
+    pub fn not_found(&self) -> Option<(u16, &str)> {
+        match self {
+            Self::Api(e) => e.not_found(),
+            _ => None,
+        }
+    }
+}
+
 /// The listed size, checked before any request: a negative one, or one over `max`
 /// (`[archive] max_file_size`), is refused.
 pub fn listed_size(size: Option<i64>, max: u64) -> Result<Option<u64>, ItemError> {
@@ -76,6 +86,18 @@ pub enum PassError {
     Archive(#[from] ArchiveError),
     #[error("cannot find the API client's tenant: {0}")]
     Tenant(#[source] ApiError),
+    /// The stored list answered 404/410 while the report's settings did not: not taken
+    /// for a deletion (see `classify::listing_not_found`).
+    #[error(
+        "{0}; the report's settings still answer, so this is not taken for a deletion and the report is asked again next pass"
+    )]
+    ListingNotFound(#[source] ApiError),
+    /// A configured report that answers 404/410 and of which the ledger holds nothing: more
+    /// likely a wrong id in `reports` than a deletion, so it fails the pass.
+    #[error(
+        "{0}; this ledger never archived anything of this report, so it is taken for a wrong id in `reports`, not a deletion"
+    )]
+    UnknownReport(#[source] ApiError),
     #[error("cannot list the reports of tenant {tenant}: {source}")]
     Reports {
         tenant: String,

@@ -61,6 +61,10 @@ pub(super) async fn download_one(
                 }
             }
             Err(e) => {
+                // Not a failed try: a deletion, trusted at its second answer (`gone.rs`).
+                if let Some(answer) = e.not_found() {
+                    return super::gone::item_not_found(ctx, ledger, d, answer).await;
+                }
                 let key = ItemKey {
                     account: &ctx.account.name,
                     report_id: &d.report_id,

@@ -8,6 +8,8 @@
 //! - `plan`: lists a report, gathers what the ledger knows, acts on each item's decision.
 //! - `run`: the listing and download stages of a pass, dry or archiving.
 //! - `fetch`: one download, archived and recorded; [`refetch`] for `verify --repair`.
+//! - `gone`: what the cloud deleted (a report's list or a download answering 404/410),
+//!   recorded and told once instead of failing every pass.
 //! - [`PassObserver`]: what the pass tells the progress bar and the health state.
 
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use crate::store::Store;
 pub mod classify;
 mod error;
 mod fetch;
+mod gone;
 mod observe;
 mod plan;
 mod report;
@@ -32,7 +35,7 @@ mod run;
 pub use error::{ItemError, PassError};
 pub use fetch::refetch;
 pub use observe::{Observers, PassObserver};
-pub use report::{PassReport, PlannedItem, ReportOutcome};
+pub use report::{PassReport, PlannedItem, ReportOutcome, VanishedItem};
 
 /// Everything a pass needs, shared by the passes of one account.
 #[derive(Clone)]
@@ -94,6 +97,15 @@ pub struct PassSettings {
 
 /// The account's items that keep failing: report id → stored id → when to try next.
 type Deferred = std::collections::HashMap<String, std::collections::HashMap<String, String>>;
+
+/// What the ledger says of the account before its reports are listed.
+#[derive(Default)]
+struct Known {
+    /// The items that keep failing, waiting for their next try.
+    deferred: Deferred,
+    /// The reports the cloud deleted: report id → since when (RFC 3339).
+    gone: std::collections::HashMap<String, String>,
+}
 
 /// A saved item to download.
 struct Download {

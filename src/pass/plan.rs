@@ -14,7 +14,8 @@ use crate::ledger::ItemKey;
 
 use super::classify::{Disposition, LedgerFacts, Pending, Refusal, Unusable, classify};
 use super::fetch::{download_span, record_failure};
-use super::{Deferred, Download, PassContext, PassError, ReportOutcome};
+use super::gone::{confirm_unlisted, listed_again, report_not_found};
+use super::{Download, Known, PassContext, PassError, ReportOutcome};
 
 /// The configured report ids, or every report the client can see.
 pub(super) async fn which_reports(ctx: &PassContext) -> Result<Vec<String>, PassError> {
@@ -47,19 +48,31 @@ async fn explain_empty(ctx: &PassContext, report_id: &str, outcome: &mut ReportO
 }
 
 /// Lists one report's stored items, acts on each one's disposition, and returns the ones
-/// to download. `deferred`: the account's items waiting for their next try, by report.
+/// to download. `known`: what the ledger says of the account's items and reports.
 pub(super) async fn plan_report(
     ctx: &PassContext,
     report_id: &str,
-    deferred: &Deferred,
+    known: &Known,
     outcome: &mut ReportOutcome,
 ) -> Result<Vec<Download>, PassError> {
     check_component("report id", report_id)?;
-    let items = ctx.client.stored_list(report_id).await?;
+    let since = known.gone.get(report_id).map(String::as_str);
+    let items = match ctx.client.stored_list(report_id).await {
+        Ok(items) => items,
+        Err(e) if e.not_found().is_some() => {
+            report_not_found(ctx, report_id, e, since, outcome).await?;
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if since.is_some() {
+        listed_again(ctx, report_id).await?;
+    }
     if items.is_empty() && ctx.settings.reports.is_empty() {
         explain_empty(ctx, report_id, outcome).await;
     }
-    let facts = ledger_facts(ctx, report_id, &items, deferred).await?;
+    let (facts, noted) = ledger_facts(ctx, report_id, &items, known).await?;
+    confirm_unlisted(ctx, report_id, &items, noted, outcome).await?;
     let mut seen = HashSet::new();
     let mut todo = Vec::new();
     for listed in items {
@@ -81,13 +94,14 @@ pub(super) async fn plan_report(
     Ok(todo)
 }
 
-/// What the ledger and the archive know of the listed items.
+/// What the ledger and the archive know of the listed items, and the report's items whose
+/// download answered 404/410 once (see `gone.rs`).
 async fn ledger_facts(
     ctx: &PassContext,
     report_id: &str,
     items: &[ListedItem],
-    deferred: &Deferred,
-) -> Result<LedgerFacts, PassError> {
+    known: &Known,
+) -> Result<(LedgerFacts, HashSet<String>), PassError> {
     let listed_ids: Vec<&str> = items
         .iter()
         .filter_map(|item| item.as_ref().ok()?.id.as_deref())
@@ -100,13 +114,19 @@ async fn ledger_facts(
         }
         None => HashMap::new(),
     };
+    let (vanished, noted) = match ctx.mode.ledger() {
+        Some(ledger) => ledger.not_found_items(&ctx.account.name, report_id).await?,
+        None => Default::default(),
+    };
     // Only the folder is looked at; see `Store::gone`.
     let gone = ctx.store.gone(kept_files(items, &archived)).await;
-    Ok(LedgerFacts {
+    let facts = LedgerFacts {
         archived,
         gone,
-        deferred: deferred.get(report_id).cloned().unwrap_or_default(),
-    })
+        deferred: known.deferred.get(report_id).cloned().unwrap_or_default(),
+        vanished,
+    };
+    Ok((facts, noted))
 }
 
 /// Logs and records what a disposition asks for, besides its count and its download.
@@ -146,6 +166,13 @@ async fn act(
         }
         (Disposition::Refused { stored_id, why, .. }, Ok(item)) => {
             refused(ctx, report_id, stored_id, item, why).await
+        }
+        (Disposition::Vanished, Ok(item)) => {
+            let stored_id = item.id.as_deref().unwrap_or("");
+            debug!(
+                report_id,
+                stored_id, "item the cloud lost (told when found); not asked for again"
+            )
         }
         // Excluded, in progress, listed twice, skipped, or to download: the count (or the
         // download) says all there is.

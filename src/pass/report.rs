@@ -19,7 +19,8 @@ pub struct ReportOutcome {
     pub fetched: u64,
     /// Items already in the ledger.
     pub skipped: u64,
-    /// Items not ready yet (`in_progress`, unknown status, or left by a shutdown).
+    /// Items not ready yet (`in_progress`, unknown status, left by a shutdown, or whose
+    /// download answered 404/410 for the first time).
     pub pending: u64,
     /// Items whose download or handling failed in this pass.
     pub failed: u64,
@@ -31,6 +32,14 @@ pub struct ReportOutcome {
     pub deferred: u64,
     /// Wire bytes downloaded.
     pub bytes: u64,
+    /// The cloud deleted the report: its stored list and its settings answered 404/410.
+    /// Not a failure; the note says since when.
+    pub gone: bool,
+    /// This pass is the first to find the report gone (the webhook tells it then).
+    pub newly_gone: bool,
+    /// Items the cloud lost before they were archived, found so in this pass (each is
+    /// told once: later passes no longer ask for it).
+    pub vanished: Vec<VanishedItem>,
     /// Why the report as a whole failed (its list could not be read).
     pub error: Option<String>,
     /// Something worth telling that is not a failure (e.g. a `send` report).
@@ -54,7 +63,9 @@ impl ReportOutcome {
             Disposition::CloudFailed => &mut self.cloud_failed,
             Disposition::Skipped => &mut self.skipped,
             Disposition::Deferred { .. } => &mut self.deferred,
-            Disposition::Duplicate | Disposition::Download { .. } => return,
+            Disposition::Duplicate | Disposition::Download { .. } | Disposition::Vanished => {
+                return;
+            }
         };
         *counter += 1;
     }
@@ -72,6 +83,9 @@ impl ReportOutcome {
                 return true;
             }
             ItemOutcome::Failed(_) => self.failed += 1,
+            // Asked once more next pass before it is taken for lost.
+            ItemOutcome::NotFoundOnce => self.pending += 1,
+            ItemOutcome::Vanished(item) => self.vanished.push(item.clone()),
         }
         false
     }
@@ -80,6 +94,15 @@ impl ReportOutcome {
     pub(super) fn fail(&mut self, error: PassError) {
         self.error = Some(error.into_text());
     }
+}
+
+/// A stored item the cloud lost before it was archived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VanishedItem {
+    pub stored_id: String,
+    pub format: String,
+    /// The listing's `created_at`, RFC 3339.
+    pub created_at: String,
 }
 
 /// An item a dry run would fetch.
@@ -156,6 +179,14 @@ impl PassReport {
     pub fn cloud_failed(&self) -> u64 {
         self.sum(|r| r.cloud_failed)
     }
+    /// Items found vanished in this pass.
+    pub fn vanished(&self) -> u64 {
+        self.sum(|r| r.vanished.len() as u64)
+    }
+    /// Reports the cloud deleted, as seen by this pass.
+    pub fn gone_reports(&self) -> impl Iterator<Item = &ReportOutcome> {
+        self.reports.iter().filter(|r| r.gone)
+    }
     pub fn bytes(&self) -> u64 {
         self.sum(|r| r.bytes)
     }
@@ -189,13 +220,14 @@ impl PassReport {
     pub(super) fn log(&self) {
         let (fetched, skipped, pending) = (self.fetched(), self.skipped(), self.pending());
         let (failed, cloud_failed, bytes) = (self.failed(), self.cloud_failed(), self.bytes());
-        let seconds = self.seconds;
+        let (seconds, vanished) = (self.seconds, self.vanished());
+        let gone = self.gone_reports().count();
         if let Some(e) = &self.error {
             warn!(error.message = %e, seconds, "pass failed");
         } else if self.succeeded() {
             info!(
                 fetched,
-                skipped, pending, cloud_failed, bytes, seconds, "pass finished"
+                skipped, pending, cloud_failed, vanished, gone, bytes, seconds, "pass finished"
             );
         } else {
             warn!(
@@ -204,6 +236,8 @@ impl PassReport {
                 pending,
                 failed,
                 cloud_failed,
+                vanished,
+                gone,
                 bytes,
                 seconds,
                 "pass finished with failures"

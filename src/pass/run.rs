@@ -1,20 +1,21 @@
 //! The stages of one pass: the listings, side by side, and (unless dry) the bounded
 //! downloads they feed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::channel::mpsc;
 use tokio::sync::Semaphore;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::ledger::Ledger;
 
 use super::fetch::download_one;
 use super::plan::{plan_report, which_reports};
+use super::report::VanishedItem;
 use super::{
-    Deferred, Download, ItemError, PassContext, PassError, PassMode, PassReport, PlannedItem,
+    Download, ItemError, Known, PassContext, PassError, PassMode, PassReport, PlannedItem,
     ReportOutcome,
 };
 
@@ -30,12 +31,18 @@ pub(super) enum ItemOutcome {
     Failed(
         #[expect(dead_code, reason = "counted, not read: it was logged and recorded")] ItemError,
     ),
+    /// The download answered 404/410 for the first time: noted, and asked once more next
+    /// pass before the item is taken for lost (see `gone.rs`). Counted pending.
+    NotFoundOnce,
+    /// The download answered 404/410 again: the cloud lost the item before it was
+    /// archived. Recorded and told once.
+    Vanished(VanishedItem),
 }
 
 /// A pass without its own start and finish in the ledger. The context's mode decides, here
 /// and only here, whether the listings feed downloads or a plan.
 pub(super) async fn run_pass_inner(ctx: &PassContext) -> PassReport {
-    let (report_ids, deferred) = match prepare(ctx).await {
+    let (report_ids, known) = match prepare(ctx).await {
         Ok(ready) => ready,
         Err(e) => return PassReport::account_failed(&ctx.account.name, e),
     };
@@ -45,27 +52,42 @@ pub(super) async fn run_pass_inner(ctx: &PassContext) -> PassReport {
     };
     match &ctx.mode {
         PassMode::DryRun { .. } => {
-            let (outcomes, planned) = plan_only(ctx, report_ids, &deferred).await;
+            let (outcomes, planned) = plan_only(ctx, report_ids, &known).await;
             report.planned = planned;
             report.add_reports(outcomes, Vec::new());
         }
         PassMode::Archive { ledger } => {
-            let (outcomes, downloads) = archive(ctx, ledger, report_ids, &deferred).await;
+            let (outcomes, downloads) = archive(ctx, ledger, report_ids, &known).await;
             report.add_reports(outcomes, downloads);
         }
     }
     report
 }
 
-/// The token, the reports to look at, and the items that wait for their next try.
-async fn prepare(ctx: &PassContext) -> Result<(Vec<String>, Deferred), PassError> {
+/// The token, the reports to look at, the items that wait for their next try and the
+/// reports the cloud deleted.
+async fn prepare(ctx: &PassContext) -> Result<(Vec<String>, Known), PassError> {
     ctx.client.authenticate().await?;
-    let report_ids = which_reports(ctx).await?;
-    let deferred = match ctx.mode.ledger() {
-        Some(ledger) => ledger.deferred_items(&ctx.account.name).await?,
-        None => HashMap::new(),
+    let mut report_ids = which_reports(ctx).await?;
+    let known = match ctx.mode.ledger() {
+        Some(ledger) => Known {
+            deferred: ledger.deferred_items(&ctx.account.name).await?,
+            gone: ledger.gone_reports(&ctx.account.name).await?,
+        },
+        None => Known::default(),
     };
-    Ok((report_ids, deferred))
+    // A discovered report the cloud deleted is not listed again: the tenant's list may go
+    // on naming it for ever. A configured one is: the operator asked for it by name, and
+    // it is reported GONE each pass until the config drops it or it answers again.
+    if ctx.settings.reports.is_empty() {
+        let before = report_ids.len();
+        report_ids.retain(|id| !known.gone.contains_key(id));
+        let skipped = before - report_ids.len();
+        if skipped > 0 {
+            debug!(skipped, "reports recorded as gone are not listed");
+        }
+    }
+    Ok((report_ids, known))
 }
 
 /// Lists the reports, `concurrency` at once, and hands each report's outcome and
@@ -73,13 +95,13 @@ async fn prepare(ctx: &PassContext) -> Result<(Vec<String>, Deferred), PassError
 async fn list_reports(
     ctx: &PassContext,
     report_ids: Vec<String>,
-    deferred: &Deferred,
+    known: &Known,
     mut listed: impl FnMut(ReportOutcome, Vec<Download>),
 ) {
     futures::stream::iter(report_ids)
         .map(|report_id| async move {
             let mut outcome = ReportOutcome::new(&report_id);
-            match plan_report(ctx, &report_id, deferred, &mut outcome).await {
+            match plan_report(ctx, &report_id, known, &mut outcome).await {
                 Ok(todo) => (outcome, todo),
                 Err(e) => {
                     warn!(report_id = %report_id, error.message = %e, "report failed");
@@ -100,11 +122,11 @@ async fn list_reports(
 async fn plan_only(
     ctx: &PassContext,
     report_ids: Vec<String>,
-    deferred: &Deferred,
+    known: &Known,
 ) -> (BTreeMap<String, ReportOutcome>, Vec<PlannedItem>) {
     let mut outcomes = BTreeMap::new();
     let mut planned = Vec::new();
-    list_reports(ctx, report_ids, deferred, |outcome, todo| {
+    list_reports(ctx, report_ids, known, |outcome, todo| {
         outcomes.insert(outcome.report_id.clone(), outcome);
         planned.extend(todo.into_iter().map(|d| PlannedItem {
             size: d.item.size.and_then(|s| u64::try_from(s).ok()),
@@ -122,7 +144,7 @@ async fn archive(
     ctx: &PassContext,
     ledger: &Ledger,
     report_ids: Vec<String>,
-    deferred: &Deferred,
+    known: &Known,
 ) -> (BTreeMap<String, ReportOutcome>, Vec<(String, ItemOutcome)>) {
     // The listings and the downloads run as separate futures joined by an unbounded
     // channel: were they one chained stream, a listing waiting on the ledger's connection
@@ -132,7 +154,7 @@ async fn archive(
     let (todo_tx, todo_rx) = mpsc::unbounded::<Download>();
     let listing = async move {
         let mut outcomes = BTreeMap::new();
-        list_reports(ctx, report_ids, deferred, |outcome, todo| {
+        list_reports(ctx, report_ids, known, |outcome, todo| {
             outcomes.insert(outcome.report_id.clone(), outcome);
             let bytes = todo.iter().map(Download::planned_bytes).sum();
             ctx.observer.work_planned(todo.len() as u64, bytes);

@@ -5,6 +5,7 @@ mod architecture;
 mod cli;
 mod config;
 mod crash;
+mod deletions;
 mod faults;
 mod hostile;
 mod ledger;
