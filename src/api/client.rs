@@ -120,8 +120,8 @@ pub struct CloudClient {
     api_base: String,
     client_id: String,
     tokens: TokenSource,
-    options: HttpOptions,
-    retry: RetryPolicy,
+    pub(super) options: HttpOptions,
+    pub(super) retry: RetryPolicy,
     rate: RateLimiter,
 }
 
@@ -244,17 +244,17 @@ impl CloudClient {
         );
         self.retry
             .run(&path, || async {
-                self.send(&path, true)
+                self.send(Method::GET, &path, None, true)
                     .await
                     .map(|(response, _deadline)| response)
             })
             .await
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+    pub(super) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         self.retry
             .run(path, || async {
-                let (response, deadline) = self.send(path, false).await?;
+                let (response, deadline) = self.send(Method::GET, path, None, false).await?;
                 let url = response.url().to_string();
                 let bytes = transport::read_limited(response, self.options.max_json, deadline)
                     .await
@@ -264,12 +264,15 @@ impl CloudClient {
             .await
     }
 
-    /// Sends an authorized GET once; on 401 renews the token once and sends it again.
-    /// Returns the response with its headers read, and the deadline of this attempt (the
-    /// caller's body read of a JSON answer must end by then).
-    async fn send(
+    /// Sends an authorized request once (with `body` as JSON); on 401 renews the token once
+    /// and sends it again (a 401 was refused before anything was done). Returns the
+    /// response with its headers read, and the deadline of this attempt (the caller's body
+    /// read of a JSON answer must end by then).
+    pub(super) async fn send(
         &self,
+        method: Method,
         path: &str,
+        body: Option<&serde_json::Value>,
         download: bool,
     ) -> Result<(reqwest::Response, tokio::time::Instant), ApiError> {
         let url = format!("{}{}", self.api_base, path);
@@ -280,8 +283,11 @@ impl CloudClient {
             let deadline = tokio::time::Instant::now() + self.options.total;
             let mut request = self
                 .http
-                .request(Method::GET, &url)
+                .request(method.clone(), &url)
                 .bearer_auth(token.expose_secret());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
             if download {
                 request = request.header(reqwest::header::ACCEPT_ENCODING, "gzip");
             }
@@ -343,7 +349,7 @@ pub(super) async fn status_error(
 }
 
 /// `value` as one URL path segment, or the error that refuses it.
-fn segment(what: &'static str, value: &str) -> Result<String, ApiError> {
+pub(super) fn segment(what: &'static str, value: &str) -> Result<String, ApiError> {
     transport::segment(value).ok_or_else(|| ApiError::UnsafeId {
         what,
         value: format!("{:?}", value.chars().take(64).collect::<String>()),

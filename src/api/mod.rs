@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod manage;
 pub mod model;
 pub mod rate;
 pub mod retry;
