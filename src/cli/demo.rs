@@ -57,8 +57,9 @@ pub struct FakeCloudArgs {
     #[arg(long, value_parser = humantime_duration)]
     pub add_every: Option<Duration>,
     /// The data set: `seeded` (--reports × --formats, three generations), `big` (one
-    /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding), or
-    /// `many` (--reports × 4 formats, 8–64 KiB each)
+    /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding),
+    /// `many` (--reports × 4 formats, 8–64 KiB each), or `all-send` (--reports reports,
+    /// every one e-mailed, nothing stored: what `reports create` is for)
     #[arg(long, value_enum, default_value_t = Scenario::Seeded)]
     pub scenario: Scenario,
     /// Size of the `big` scenarios' item, in bytes
@@ -78,6 +79,7 @@ pub enum Scenario {
     Big,
     BigGz,
     Many,
+    AllSend,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -116,6 +118,7 @@ pub async fn serve_fake_cloud(
         Scenario::Big => scenario::big(args.big_size, BodyShape::Plain),
         Scenario::BigGz => scenario::big(args.big_size, BodyShape::GzipWithHeader),
         Scenario::Many => scenario::many(args.reports, args.seed),
+        Scenario::AllSend => scenario::all_send(args.reports, &formats),
     };
     if let Some(latency) = args.latency {
         fake.set_latency(latency);

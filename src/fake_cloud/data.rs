@@ -87,6 +87,7 @@ impl FakeCloud {
             stored: Vec::new(),
             raw_items: Vec::new(),
             listings_served: 0,
+            version: 1,
         });
         id
     }
