@@ -29,6 +29,9 @@ struct AccountState {
     last_archived: Option<Instant>,
     last_error: Option<String>,
     consecutive_failures: u32,
+    /// The last pass found nothing that stores results: unhealthy at once, as no later
+    /// pass heals it by itself (`last_error` says what to do).
+    nothing_to_archive: bool,
 }
 
 #[derive(Debug)]
@@ -113,6 +116,7 @@ impl Health {
         let mut state = self.lock();
         let account = state.accounts.entry(report.account.clone()).or_default();
         account.last_pass_at = Some(now);
+        account.nothing_to_archive = report.nothing_to_archive;
         if report.succeeded() {
             account.last_success_at = Some(now);
             account.last_success = Some(Instant::now());
@@ -136,6 +140,11 @@ impl Health {
         }
         let mut accounts = Vec::new();
         for (name, a) in &state.accounts {
+            if a.nothing_to_archive
+                && let Some(why) = &a.last_error
+            {
+                reasons.push(format!("account `{name}`: {why}"));
+            }
             let since = [a.last_success, a.last_archived]
                 .into_iter()
                 .flatten()
@@ -268,6 +277,23 @@ mod tests {
             a.last_error.as_deref(),
             Some("2 item(s) failed to download")
         );
+    }
+
+    #[test]
+    fn an_account_with_nothing_to_archive_is_unhealthy_at_once_and_says_what_to_do() {
+        let health = Health::new(["a"], Duration::from_secs(3600));
+        health.set_scheduler_running(true);
+        let mut idle = pass("a", Some("nothing to archive: create one with `x`"));
+        idle.nothing_to_archive = true;
+        health.record(&idle);
+        let report = health.check();
+        assert!(!report.healthy());
+        assert_eq!(
+            report.reasons,
+            ["account `a`: nothing to archive: create one with `x`"]
+        );
+        health.record(&pass("a", None));
+        assert!(health.check().healthy());
     }
 
     #[test]
