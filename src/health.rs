@@ -32,6 +32,9 @@ struct AccountState {
     consecutive_failures: u32,
     gone_reports: Vec<String>,
     vanished_items: u64,
+    /// The last pass found nothing that stores results: unhealthy at once, as no later
+    /// pass heals it by itself (`last_error` says what to do).
+    nothing_to_archive: bool,
 }
 
 #[derive(Debug)]
@@ -127,6 +130,7 @@ impl Health {
             .map(|r| crate::untrusted::sanitize(&r.report_id, crate::untrusted::CELL_MAX))
             .collect();
         account.vanished_items = account.vanished_items.saturating_add(report.vanished());
+        account.nothing_to_archive = report.nothing_to_archive;
         if report.succeeded() {
             account.last_success_at = Some(now);
             account.last_success = Some(Instant::now());
@@ -150,6 +154,11 @@ impl Health {
         }
         let mut accounts = Vec::new();
         for (name, a) in &state.accounts {
+            if a.nothing_to_archive
+                && let Some(why) = &a.last_error
+            {
+                reasons.push(format!("account `{name}`: {why}"));
+            }
             let since = [a.last_success, a.last_archived]
                 .into_iter()
                 .flatten()
@@ -319,6 +328,23 @@ mod tests {
         let a = &health.check().accounts[0];
         assert!(a.gone_reports.is_empty());
         assert_eq!(a.vanished_items, 1, "counted since the start");
+    }
+
+    #[test]
+    fn an_account_with_nothing_to_archive_is_unhealthy_at_once_and_says_what_to_do() {
+        let health = Health::new(["a"], Duration::from_secs(3600));
+        health.set_scheduler_running(true);
+        let mut idle = pass("a", Some("nothing to archive: create one with `x`"));
+        idle.nothing_to_archive = true;
+        health.record(&idle);
+        let report = health.check();
+        assert!(!report.healthy());
+        assert_eq!(
+            report.reasons,
+            ["account `a`: nothing to archive: create one with `x`"]
+        );
+        health.record(&pass("a", None));
+        assert!(health.check().healthy());
     }
 
     #[test]

@@ -5,12 +5,16 @@
 //! report's stored list, counted by status. Only GETs; nothing is downloaded.
 //!
 //! - [`ReportView`]: one report's row, for the table and `--json` alike.
-//! - [`overview`]: the rows of one account; [`render`]: the table.
+//! - [`overview`]: the rows of one account; [`render`]: the table; [`nothing_to_archive`]:
+//!   the hint for an account none of whose reports stores anything.
+//! - [`create`] and [`delete`]: the two writes, `reports create` and `reports delete`.
 
 use std::collections::HashSet;
 
 use serde::Serialize;
 
+use crate::api::manage::ReportPost;
+pub use crate::api::manage::{BILLING_FORMATS, FORMATS, KINDS, LEVELS, ScheduleType};
 use crate::api::{ApiError, CloudClient, StoredStatus};
 use crate::archive::check_component;
 use crate::config::Account;
@@ -26,6 +30,146 @@ pub enum ReportsError {
     },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(
+        "account `{account}`: the API client may not {action} reports (HTTP 403: {message}). Creating and deleting reports needs an administrator role (root, partner, company or unit administrator); a read-only administrator client can archive but not create. Use an administrator's API client for this once, or create the report in the portal"
+    )]
+    Forbidden {
+        account: String,
+        action: &'static str,
+        message: String,
+    },
+    #[error(
+        "account `{account}`: there is no report {report_id} (HTTP 404); `report-archiver reports` lists the ones the API client sees"
+    )]
+    NotFound { account: String, report_id: String },
+    #[error(
+        "account `{account}`: report {report_id} is not at version {version} (HTTP {status}: {message}); it changed since. Leave out --version to delete its current version"
+    )]
+    Version {
+        account: String,
+        report_id: String,
+        version: i64,
+        status: u16,
+        message: String,
+    },
+    #[error(
+        "account `{account}`: the cloud's answer for report {report_id} has no version; cannot delete it"
+    )]
+    NoVersion { account: String, report_id: String },
+}
+
+/// What `reports create` asks for; the tenant is the API client's own.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub kind: String,
+    pub level: String,
+    pub formats: Vec<String>,
+    pub schedule: ScheduleType,
+}
+
+/// Creates a `save` report of the account's tenant; its id, as the cloud gave it (the
+/// caller shows it through `untrusted::cell`).
+pub async fn create(
+    account: &Account,
+    client: &CloudClient,
+    request: &CreateRequest,
+) -> Result<String, ReportsError> {
+    let fail = |e: ApiError| write_error(account, "create", "", None, e);
+    let tenant = client.tenant_id().await.map_err(fail)?;
+    let body = ReportPost::save(
+        &tenant,
+        &request.kind,
+        &request.level,
+        &request.formats,
+        request.schedule,
+    );
+    let created = client.create_report(&body).await.map_err(fail)?;
+    Ok(created.id)
+}
+
+/// Deletes one report: at `version` when given, else at the version the cloud states
+/// now (`GET /reports/{id}` first). Returns the version deleted.
+pub async fn delete(
+    account: &Account,
+    client: &CloudClient,
+    report_id: &str,
+    version: Option<i64>,
+) -> Result<i64, ReportsError> {
+    let fail = |e: ApiError| write_error(account, "delete", report_id, version, e);
+    let version = match version {
+        Some(v) => v,
+        None => {
+            let current = client.report_ref(report_id).await.map_err(fail)?;
+            current.version.ok_or_else(|| ReportsError::NoVersion {
+                account: account.name.clone(),
+                report_id: report_id.to_owned(),
+            })?
+        }
+    };
+    client
+        .delete_report(report_id, version)
+        .await
+        .map_err(|e| write_error(account, "delete", report_id, Some(version), e))?;
+    Ok(version)
+}
+
+/// A write's failure in the operator's terms: 403 names the role it needs, 404 the id,
+/// 409 (or the API's "version mismatch", code 1001) the stale version.
+fn write_error(
+    account: &Account,
+    action: &'static str,
+    report_id: &str,
+    version: Option<i64>,
+    e: ApiError,
+) -> ReportsError {
+    let (account, report_id) = (account.name.clone(), report_id.to_owned());
+    match (e, version) {
+        (
+            ApiError::Status {
+                status: 403,
+                message,
+                ..
+            },
+            _,
+        ) => ReportsError::Forbidden {
+            account,
+            action,
+            message,
+        },
+        // A 404 (or 410) is its own variant, whatever the endpoint.
+        (e, _) if e.not_found().is_some() && !report_id.is_empty() => {
+            ReportsError::NotFound { account, report_id }
+        }
+        (
+            ApiError::Status {
+                status, message, ..
+            },
+            Some(version),
+        ) if status == 409 || message.contains("code 1001") => ReportsError::Version {
+            account,
+            report_id,
+            version,
+            status,
+            message,
+        },
+        (source, _) => ReportsError::Cloud { account, source },
+    }
+}
+
+/// The hint for `account` when none of its reports stores anything (all `send`, or none
+/// seen): what `once` fails with, said beside the table.
+pub fn nothing_to_archive(account: &str, views: &[ReportView]) -> Option<String> {
+    let mine: Vec<&ReportView> = views.iter().filter(|v| v.account == account).collect();
+    if !mine.iter().all(|v| v.stores_nothing) {
+        return None;
+    }
+    let seen = match mine.len() {
+        0 => "sees no reports".to_owned(),
+        n => format!("sees {n} report(s), all e-mailed (result_action = send)"),
+    };
+    Some(format!(
+        "account `{account}`: nothing to archive: its API client {seen}, and only reports with result_action = save store results; create one with `report-archiver reports create --account {account}`"
+    ))
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

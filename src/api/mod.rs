@@ -2,11 +2,14 @@
 
 pub mod auth;
 pub mod client;
+pub mod error;
+pub mod manage;
 pub mod model;
 pub mod rate;
 pub mod retry;
 pub mod transport;
 
 pub use auth::TokenSource;
-pub use client::{ApiError, CloudClient};
+pub use client::CloudClient;
+pub use error::ApiError;
 pub use model::{ReportFormat, StoredItem, StoredStatus};

@@ -63,7 +63,8 @@ pub struct FakeCloudArgs {
     /// (seeded, gzip bodies re-compressed on the way), `skewed-clock` (seeded, token
     /// `expires_on` 3 h in the past), `deleted-report` (two reports, the second deleted after
     /// its first listing: later passes find it gone), `removed-item` (one report whose newest
-    /// item is listed but answers 404: vanished at the second pass)
+    /// item is listed but answers 404: vanished at the second pass), `all-send`
+    /// (--reports reports, every one e-mailed, nothing stored: what `reports create` is for)
     #[arg(long, value_enum, default_value_t = Scenario::Seeded)]
     pub scenario: Scenario,
     /// Size of the `big` scenarios' item, in bytes
@@ -88,6 +89,7 @@ pub enum Scenario {
     SkewedClock,
     DeletedReport,
     RemovedItem,
+    AllSend,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -133,6 +135,7 @@ pub async fn serve_fake_cloud(
         Scenario::SkewedClock => scenario::skewed_clock(args.seed, args.reports, &formats),
         Scenario::DeletedReport => scenario::deleted_report(),
         Scenario::RemovedItem => scenario::removed_item(),
+        Scenario::AllSend => scenario::all_send(args.reports, &formats),
     };
     if let Some(latency) = args.latency {
         fake.set_latency(latency);

@@ -1,7 +1,7 @@
 //! The command line: clap definitions and dispatch.
 //!
-//! Each command's handler is a module here (`service`, `demo`, `reports`, `ledger`, `verify`,
-//! `prune`, `docs`). What they share sits below them, in `failure`, `setup` and `output`:
+//! Each command's handler is a module here (`service`, `demo`, `reports`, `report_admin`,
+//! `ledger`, `verify`, `prune`, `docs`). What they share sits below them, in `failure`, `setup` and `output`:
 //! handlers import from there, never from this dispatcher, so nothing but the binary
 //! depends on the top.
 //!
@@ -20,6 +20,7 @@ pub mod failure;
 pub mod ledger;
 pub mod output;
 pub mod prune;
+pub mod report_admin;
 pub mod reports;
 pub mod service;
 pub mod setup;
@@ -80,8 +81,11 @@ pub enum Command {
         #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
         timeout: Duration,
     },
-    /// The reports the API client can see, their settings, and how much of each is archived
+    /// The reports the API client can see, their settings, and how much of each is archived;
+    /// `reports create` makes one that stores its results, `reports delete` removes one
     Reports {
+        #[command(subcommand)]
+        command: Option<report_admin::ReportsCommand>,
         /// Only this account
         #[arg(long)]
         account: Option<String>,
@@ -136,6 +140,12 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Demo(args) => demo::demo(args).await,
         Command::Health { url, timeout } => service::health(&url, timeout).await,
         Command::Reports {
+            command: Some(command),
+            account,
+            ..
+        } => report_admin::run(config_path, command, account).await,
+        Command::Reports {
+            command: None,
             account,
             json,
             location,

@@ -1,6 +1,7 @@
 //! `reports`: the reports each account's API client can see, their settings, and how much
-//! of each the ledger holds. Needs the config: it asks the cloud. The work lives in the
-//! crate's `reports` module.
+//! of each the ledger holds; `reports create` and `reports delete` (in `report_admin.rs`)
+//! manage them. Needs the config: it asks the cloud. The work lives in the crate's
+//! `reports` module.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -39,11 +40,15 @@ pub async fn reports(
     if let Some(ledger) = &ledger {
         ledger.close().await;
     }
-    let (views, failed) = views?;
+    let (views, failed, hints) = views?;
     if json {
         emit_json(&views)?;
     } else {
-        emit(&crate::reports::render(&views))?;
+        let mut text = crate::reports::render(&views);
+        for hint in hints {
+            text.push_str(&format!("\n{}\n", crate::untrusted::cell(&hint)));
+        }
+        emit(&text)?;
     }
     Ok(if failed {
         ExitCode::from(1)
@@ -52,12 +57,13 @@ pub async fn reports(
     })
 }
 
-/// Every selected account's reports, and whether asking any account failed (said on stderr).
+/// Every selected account's reports, whether asking any account failed (said on stderr),
+/// and a hint for each account that discovers its reports and finds none storing anything.
 async fn overviews(
     config: &Config,
     account: Option<&str>,
     ledger: Option<&Ledger>,
-) -> Result<(Vec<ReportView>, bool), Failure> {
+) -> Result<(Vec<ReportView>, bool, Vec<String>), Failure> {
     let mut clients = cloud_clients(config).map_err(Failure::starting)?;
     if let Some(name) = account {
         clients.retain(|(a, _)| a.name == name);
@@ -67,14 +73,21 @@ async fn overviews(
     }
     let mut views = Vec::new();
     let mut failed = false;
+    let mut hints = Vec::new();
     for (account, client) in &clients {
         match crate::reports::overview(account, client, ledger).await {
-            Ok(mut v) => views.append(&mut v),
+            Ok(mut v) => {
+                // Configured ids are the operator's choice, as in a pass.
+                if account.reports.is_empty() {
+                    hints.extend(crate::reports::nothing_to_archive(&account.name, &v));
+                }
+                views.append(&mut v);
+            }
             Err(e) => {
                 failed = true;
                 crate::telemetry::print_error(&e.to_string());
             }
         }
     }
-    Ok((views, failed))
+    Ok((views, failed, hints))
 }

@@ -89,6 +89,7 @@ impl FakeCloud {
             listings_served: 0,
             deleted: false,
             deleted_after_listings: None,
+            version: 1,
         });
         id
     }

@@ -245,6 +245,11 @@ pub(super) async fn fetch_report(
     let Some(report) = st.report(&report_id).filter(|r| !r.deleted) else {
         return api_error(StatusCode::NOT_FOUND, "Report not found");
     };
+    Json(report_json(report)).into_response()
+}
+
+/// The `report` object, as `GET /reports/{id}` and `POST /reports` answer it.
+pub(super) fn report_json(report: &ReportEntry) -> Value {
     // The period is the calendar month before the newest generation, as for monthly usage reports.
     let generated = report
         .stored
@@ -257,16 +262,15 @@ pub(super) async fn fetch_report(
     let end = first_this.pred_opt().unwrap_or(first_this);
     let start = end.with_day(1).unwrap_or(end);
     let c = &report.config;
-    Json(json!({
-        "id": report.id, "version": 1, "result_action": c.result_action, "recipients": [],
+    json!({
+        "id": report.id, "version": report.version, "result_action": c.result_action, "recipients": [],
         "parameters": {
             "tenant_id": FakeCloud::TENANT_ID, "kind": c.kind, "level": c.level, "formats": c.formats,
             "period": {"start": day(start), "end": day(end)}, "hide_zero_usage": false, "show_skus": false,
         },
-        "schedule": {"enabled": true, "type": c.schedule_type},
+        "schedule": {"enabled": c.enabled, "type": c.schedule_type},
         "generation_date": day(generated),
-    }))
-    .into_response()
+    })
 }
 
 pub(super) fn apply_flips(report: &mut ReportEntry) {

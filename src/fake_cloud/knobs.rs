@@ -44,6 +44,12 @@ impl FakeCloud {
         });
     }
 
+    /// The API client becomes a read-only administrator (or an administrator again): it
+    /// may still list and download, but creating, changing or deleting a report answers 403.
+    pub fn set_read_only(&self, read_only: bool) {
+        self.lock().read_only = read_only;
+    }
+
     pub fn set_latency(&self, d: Duration) {
         self.lock().latency = d;
     }

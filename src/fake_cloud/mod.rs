@@ -25,6 +25,7 @@ mod data;
 mod faults;
 mod handlers;
 mod knobs;
+mod manage;
 mod model;
 mod readback;
 mod server;
@@ -77,6 +78,8 @@ struct ReportEntry {
     deleted: bool,
     /// Deleted once its stored list has been served this many times.
     deleted_after_listings: Option<u32>,
+    /// Incremented by every change; `PUT` and `DELETE` must name the current one.
+    version: i64,
 }
 
 struct TokenEntry {
@@ -104,6 +107,8 @@ struct Inner {
     clock_skew_secs: i64,
     expire_after: Option<u32>,
     faults: Vec<Fault>,
+    /// The API client is a read-only administrator: it may read, not create or change.
+    read_only: bool,
     plan: Option<ActiveFaults>,
     latency: Duration,
     downloads: HashMap<String, u32>,

@@ -110,6 +110,8 @@ pub struct FakeReport {
     pub level: String,
     pub formats: Vec<String>,
     pub schedule_type: String,
+    /// `schedule.enabled`.
+    pub enabled: bool,
 }
 
 impl FakeReport {
@@ -121,6 +123,7 @@ impl FakeReport {
             level: "direct_partners".into(),
             formats: formats.iter().map(|f| (*f).to_owned()).collect(),
             schedule_type: "monthly".into(),
+            enabled: true,
         }
     }
 }

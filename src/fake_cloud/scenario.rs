@@ -131,6 +131,18 @@ pub fn removed_item() -> FakeCloud {
     fake
 }
 
+/// A tenant whose every report is e-mailed (`result_action: send`): `reports` of them
+/// (at least one), nothing stored, so an account pointed at it archives nothing.
+pub fn all_send(reports: usize, formats: &[&str]) -> FakeCloud {
+    let fake = FakeCloud::new();
+    for _ in 0..reports.max(1) {
+        let mut report = FakeReport::new(formats);
+        report.result_action = "send".into();
+        fake.add_report(report);
+    }
+    fake
+}
+
 fn at(n: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_780_000_000 + n * 60, 0).unwrap_or_default()
 }
@@ -185,5 +197,8 @@ mod tests {
                 .iter()
                 .all(|(_, v)| (8 * 1024..64 * 1024).contains(&v.plain.len()))
         );
+        let send = all_send(0, &["csv"]);
+        assert_eq!(send.report_ids().len(), 1);
+        assert!(send.saved_items().is_empty());
     }
 }

@@ -13,6 +13,7 @@ use super::handlers::{
     api_error, download, fetch_client, fetch_report, issue_token, list_stored, observe, stats,
     tenant_reports,
 };
+use super::manage::{create_report, delete_report, update_report};
 
 impl FakeCloud {
     pub fn router(&self) -> Router {
@@ -20,7 +21,11 @@ impl FakeCloud {
             .route("/api/2/idp/token", post(issue_token))
             .route("/api/2/clients/{client_id}", get(fetch_client))
             .route("/api/2/tenants/{tenant_id}/reports", get(tenant_reports))
-            .route("/api/2/reports/{report_id}", get(fetch_report))
+            .route("/api/2/reports", post(create_report))
+            .route(
+                "/api/2/reports/{report_id}",
+                get(fetch_report).put(update_report).delete(delete_report),
+            )
             .route("/api/2/reports/{report_id}/stored", get(list_stored))
             .route(
                 "/api/2/reports/{report_id}/stored/{stored_id}",

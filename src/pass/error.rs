@@ -104,6 +104,14 @@ pub enum PassError {
         #[source]
         source: ApiError,
     },
+    /// Only `save` reports store results; a tenant whose reports are all e-mailed (or
+    /// that has none, as a new one may: portal-scheduled reports are e-mailed) has nothing
+    /// for any pass to archive.
+    #[error(
+        "nothing to archive: {}; only reports with result_action = save store results. Create one: `report-archiver reports create --account {account}`",
+        seen(*.reports)
+    )]
+    NothingToArchive { account: String, reports: usize },
 }
 
 impl PassError {
@@ -111,6 +119,14 @@ impl PassError {
     /// `/healthz`, stored in the ledger. The one place a pass's typed error becomes text.
     pub fn into_text(self) -> String {
         self.to_string()
+    }
+}
+
+/// What the API client sees, for [`PassError::NothingToArchive`].
+fn seen(reports: usize) -> String {
+    match reports {
+        0 => "the API client sees no reports".into(),
+        n => format!("all {n} report(s) the API client sees are e-mailed (result_action = send)"),
     }
 }
 

@@ -39,6 +39,7 @@ async fn explain_empty(ctx: &PassContext, report_id: &str, outcome: &mut ReportO
                 "report is emailed (result_action = send) and stores nothing"
             );
             outcome.note = Some("result_action is send: nothing is stored".into());
+            outcome.stores_nothing = true;
         }
         Ok(_) => {}
         Err(e) => {

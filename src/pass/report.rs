@@ -44,6 +44,8 @@ pub struct ReportOutcome {
     pub error: Option<String>,
     /// Something worth telling that is not a failure (e.g. a `send` report).
     pub note: Option<String>,
+    /// The report is e-mailed (`result_action = send`) and stores nothing to archive.
+    pub stores_nothing: bool,
 }
 
 impl ReportOutcome {
@@ -123,6 +125,9 @@ pub struct PassReport {
     pub planned: Vec<PlannedItem>,
     pub cancelled: bool,
     pub seconds: f64,
+    /// Every report the account sees stores nothing (all `send`, or none at all): no pass
+    /// will ever archive anything until a `save` report exists. `error` says what to do.
+    pub nothing_to_archive: bool,
 }
 
 impl PassReport {
@@ -147,6 +152,21 @@ impl PassReport {
             }
         }
         self.reports.extend(outcomes.into_values());
+    }
+
+    /// An account that discovers its reports and finds none that stores anything
+    /// archives nothing, now or later: made the pass's error (so `once` exits 1 and
+    /// `/healthz` says it), naming the command that creates a `save` report.
+    pub(super) fn check_archives_something(&mut self) {
+        if self.error.is_some() || !self.reports.iter().all(|r| r.stores_nothing) {
+            return;
+        }
+        self.nothing_to_archive = true;
+        let error = PassError::NothingToArchive {
+            account: self.account.clone(),
+            reports: self.reports.len(),
+        };
+        self.error = Some(error.into_text());
     }
 
     pub fn succeeded(&self) -> bool {
@@ -312,5 +332,33 @@ mod tests {
         assert_eq!((report.failed(), report.pending()), (1, 1));
         assert_eq!(report.reports[0].report_id, "a");
         assert_eq!(report.totals().outcome, "cancelled");
+    }
+
+    #[test]
+    fn an_account_whose_every_report_is_send_or_that_sees_none_archives_nothing() {
+        let send = ReportOutcome {
+            stores_nothing: true,
+            ..ReportOutcome::new("s")
+        };
+        for reports in [vec![], vec![send.clone()], vec![send.clone(), send.clone()]] {
+            let mut report = PassReport {
+                account: "acme".into(),
+                reports,
+                ..PassReport::default()
+            };
+            report.check_archives_something();
+            assert!(report.nothing_to_archive && !report.succeeded());
+            let error = report.error.unwrap_or_default();
+            assert!(
+                error.contains("report-archiver reports create --account acme"),
+                "{error}"
+            );
+        }
+        let mut mixed = PassReport {
+            reports: vec![send, ReportOutcome::new("saves")],
+            ..PassReport::default()
+        };
+        mixed.check_archives_something();
+        assert!(!mixed.nothing_to_archive && mixed.succeeded());
     }
 }

@@ -22,6 +22,7 @@ mod s3;
 mod s3_server;
 mod sd_notify;
 mod secrets;
+mod send_only;
 mod service;
 mod shell;
 mod support;
