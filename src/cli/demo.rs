@@ -57,8 +57,10 @@ pub struct FakeCloudArgs {
     #[arg(long, value_parser = humantime_duration)]
     pub add_every: Option<Duration>,
     /// The data set: `seeded` (--reports × --formats, three generations), `big` (one
-    /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding), or
-    /// `many` (--reports × 4 formats, 8–64 KiB each)
+    /// --big-size item served plain), `big-gz` (the same, gzip with Content-Encoding),
+    /// `many` (--reports × 4 formats, 8–64 KiB each), or `big-tenant` (2,000 reports, 1,900
+    /// of them finished `once` reports, 100 monthly; 1% of requests get a 429 without
+    /// Retry-After; --reports is ignored)
     #[arg(long, value_enum, default_value_t = Scenario::Seeded)]
     pub scenario: Scenario,
     /// Size of the `big` scenarios' item, in bytes
@@ -78,6 +80,7 @@ pub enum Scenario {
     Big,
     BigGz,
     Many,
+    BigTenant,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -116,6 +119,7 @@ pub async fn serve_fake_cloud(
         Scenario::Big => scenario::big(args.big_size, BodyShape::Plain),
         Scenario::BigGz => scenario::big(args.big_size, BodyShape::GzipWithHeader),
         Scenario::Many => scenario::many(args.reports, args.seed),
+        Scenario::BigTenant => scenario::big_tenant(scenario::BIG_TENANT_REPORTS, args.seed),
     };
     if let Some(latency) = args.latency {
         fake.set_latency(latency);
@@ -194,6 +198,8 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<Vec<PassReport>> {
         "# Written by `report-archiver demo`; try `report-archiver --config {config} ledger`-style\n\
          # commands on it. The fake cloud it names is gone once the demo exits.\n\
          [archive]\ndir = {archive:?}\n\n[ledger]\npath = {ledger:?}\n\n\
+         # The fake cloud is this process: no rate to be polite to.\n\
+         [http]\nrequests_per_second = 0\n\n\
          [[accounts]]\nname = \"demo\"\nbase_url = {base:?}\nclient_id = {client:?}\n\
          client_secret_file = {secret:?}\n",
         config = config_path.display(),
