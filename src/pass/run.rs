@@ -12,6 +12,7 @@ use tracing::warn;
 use crate::ledger::Ledger;
 
 use super::fetch::download_one;
+use super::listings::{Listings, due_reports, record_listings};
 use super::plan::{plan_report, which_reports};
 use super::{
     Deferred, Download, ItemError, PassContext, PassError, PassMode, PassReport, PlannedItem,
@@ -35,7 +36,7 @@ pub(super) enum ItemOutcome {
 /// A pass without its own start and finish in the ledger. The context's mode decides, here
 /// and only here, whether the listings feed downloads or a plan.
 pub(super) async fn run_pass_inner(ctx: &PassContext) -> PassReport {
-    let (report_ids, deferred) = match prepare(ctx).await {
+    let (report_ids, deferred, listings) = match prepare(ctx).await {
         Ok(ready) => ready,
         Err(e) => return PassReport::account_failed(&ctx.account.name, e),
     };
@@ -52,20 +53,22 @@ pub(super) async fn run_pass_inner(ctx: &PassContext) -> PassReport {
         PassMode::Archive { ledger } => {
             let (outcomes, downloads) = archive(ctx, ledger, report_ids, &deferred).await;
             report.add_reports(outcomes, downloads);
+            record_listings(ctx, ledger, &report.reports, &listings).await;
         }
     }
     report
 }
 
-/// The token, the reports to look at, and the items that wait for their next try.
-async fn prepare(ctx: &PassContext) -> Result<(Vec<String>, Deferred), PassError> {
+/// The token, the reports to list, the items that wait for their next try, and the
+/// reports' last listings.
+async fn prepare(ctx: &PassContext) -> Result<(Vec<String>, Deferred, Listings), PassError> {
     ctx.client.authenticate().await?;
-    let report_ids = which_reports(ctx).await?;
+    let (report_ids, listings) = due_reports(ctx, which_reports(ctx).await?).await?;
     let deferred = match ctx.mode.ledger() {
         Some(ledger) => ledger.deferred_items(&ctx.account.name).await?,
         None => HashMap::new(),
     };
-    Ok((report_ids, deferred))
+    Ok((report_ids, deferred, listings))
 }
 
 /// Lists the reports, `concurrency` at once, and hands each report's outcome and
