@@ -95,6 +95,9 @@ dir = "$1"
 max_file_size = "4GiB"
 [ledger]
 path = "$2"
+[http]
+# The other tools do not limit their rate either; the fake cloud is local.
+requests_per_second = 0
 [defaults]
 concurrency = $3
 [log]

@@ -202,4 +202,20 @@ mod tests {
         assert!(result.is_err());
         assert_eq!(calls, 1, "permanent failures are not retried");
     }
+
+    #[test]
+    fn throttling_and_unavailability_are_retried_with_or_without_retry_after() {
+        use super::super::client::{ApiError, error_message};
+        let status = |status: u16, retry_after: Option<Duration>| ApiError::Status {
+            url: "u".into(),
+            status,
+            message: error_message("<html><h1>503 Service Unavailable</h1></html>"),
+            retry_after,
+        };
+        let after = Some(Duration::from_secs(3));
+        assert_eq!(status(429, None).verdict(), Verdict::Retry { after: None });
+        assert_eq!(status(429, after).verdict(), Verdict::Retry { after });
+        assert_eq!(status(503, None).verdict(), Verdict::Retry { after: None });
+        assert_eq!(status(403, None).verdict(), Verdict::GiveUp);
+    }
 }

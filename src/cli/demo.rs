@@ -64,7 +64,9 @@ pub struct FakeCloudArgs {
     /// `expires_on` 3 h in the past), `deleted-report` (two reports, the second deleted after
     /// its first listing: later passes find it gone), `removed-item` (one report whose newest
     /// item is listed but answers 404: vanished at the second pass), `all-send`
-    /// (--reports reports, every one e-mailed, nothing stored: what `reports create` is for)
+    /// (--reports reports, every one e-mailed, nothing stored: what `reports create` is for),
+    /// `big-tenant` (2,000 reports, 1,900 of them finished `once` reports, 100 monthly; 1% of
+    /// requests get a 429 without Retry-After; --reports is ignored)
     #[arg(long, value_enum, default_value_t = Scenario::Seeded)]
     pub scenario: Scenario,
     /// Size of the `big` scenarios' item, in bytes
@@ -90,6 +92,7 @@ pub enum Scenario {
     DeletedReport,
     RemovedItem,
     AllSend,
+    BigTenant,
 }
 
 fn humantime_duration(s: &str) -> Result<Duration, String> {
@@ -136,6 +139,7 @@ pub async fn serve_fake_cloud(
         Scenario::DeletedReport => scenario::deleted_report(),
         Scenario::RemovedItem => scenario::removed_item(),
         Scenario::AllSend => scenario::all_send(args.reports, &formats),
+        Scenario::BigTenant => scenario::big_tenant(scenario::BIG_TENANT_REPORTS, args.seed),
     };
     if let Some(latency) = args.latency {
         fake.set_latency(latency);
@@ -214,6 +218,8 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<Vec<PassReport>> {
         "# Written by `report-archiver demo`; try `report-archiver --config {config} ledger`-style\n\
          # commands on it. The fake cloud it names is gone once the demo exits.\n\
          [archive]\ndir = {archive:?}\n\n[ledger]\npath = {ledger:?}\n\n\
+         # The fake cloud is this process: no rate to be polite to.\n\
+         [http]\nrequests_per_second = 0\n\n\
          [[accounts]]\nname = \"demo\"\nbase_url = {base:?}\nclient_id = {client:?}\n\
          client_secret_file = {secret:?}\n",
         config = config_path.display(),

@@ -16,6 +16,10 @@ use super::content::SplitMix64;
 pub enum FaultKind {
     /// 429 with `Retry-After`.
     TooManyRequests,
+    /// 429 without `Retry-After`: the Account Management API declares no 429 at all
+    /// (API §3.3), so a throttling proxy in front of it need not say when. Not in
+    /// [`FaultKind::ALL`], so the seeded sequences of existing plans stay as they were.
+    Throttled,
     /// 503.
     Unavailable,
     /// The connection dies right after the headers.
@@ -46,7 +50,7 @@ impl FaultKind {
 
     fn applies_to(self, endpoint: Endpoint) -> bool {
         match self {
-            Self::TooManyRequests | Self::Unavailable | Self::Reset => true,
+            Self::TooManyRequests | Self::Throttled | Self::Unavailable | Self::Reset => true,
             Self::Truncated | Self::Stall => endpoint == Endpoint::Download,
             Self::NotJson => matches!(endpoint, Endpoint::Json | Endpoint::Listing),
             Self::TokenExpired => endpoint != Endpoint::Token,
@@ -135,6 +139,21 @@ pub(crate) fn too_many_requests(retry_after: Duration) -> Response {
         HeaderValue::from(retry_after.as_secs().max(1)),
     );
     response
+}
+
+/// A 429 that does not say when to come back.
+pub(crate) fn throttled() -> Response {
+    super::handlers::api_error(StatusCode::TOO_MANY_REQUESTS, "Too many requests")
+}
+
+/// `status` with an HTML error page, as a load balancer in front of the API answers.
+pub(crate) fn html_error(status: StatusCode) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html")],
+        "<html><head><title>503 Service Temporarily Unavailable</title></head>\n<body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>\n",
+    )
+        .into_response()
 }
 
 pub(crate) fn unavailable() -> Response {

@@ -1,6 +1,8 @@
 //! The HTTP side of the fake cloud: authentication, the API's endpoints, request counters
 //! and injected faults.
 
+use std::time::Duration;
+
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::Next;
@@ -90,7 +92,7 @@ pub(super) async fn observe(
             .find(|f| f.remaining > 0 && path.contains(&f.path_contains))
             .map(|f| {
                 f.remaining -= 1;
-                (f.status, f.retry_after)
+                (f.status, f.retry_after, f.html)
             });
         st.faults.retain(|f| f.remaining > 0);
         (st.latency, fault, random, endpoint)
@@ -99,20 +101,14 @@ pub(super) async fn observe(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    match fault {
-        Some((_, Some(retry_after))) => return faults::too_many_requests(retry_after),
-        Some((code, None)) => {
-            return api_error(
-                StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                "Injected failure",
-            );
-        }
-        None => {}
+    if let Some(fault) = fault {
+        return injected(fault);
     }
     match random {
         Some((FaultKind::TooManyRequests, _, retry_after)) => {
             faults::too_many_requests(retry_after)
         }
+        Some((FaultKind::Throttled, _, _)) => faults::throttled(),
         Some((FaultKind::Unavailable, _, _)) => faults::unavailable(),
         Some((FaultKind::Reset, _, _)) => faults::reset(),
         Some((FaultKind::NotJson, _, _)) => faults::not_json(),
@@ -125,6 +121,16 @@ pub(super) async fn observe(
             next.run(req).await
         }
         Some((FaultKind::TokenExpired, _, _)) | None => next.run(req).await,
+    }
+}
+
+/// The answer of a fault a test injected: (status, `Retry-After`, HTML body).
+fn injected((code, retry_after, html): (u16, Option<Duration>, bool)) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match retry_after {
+        Some(retry_after) => faults::too_many_requests(retry_after),
+        None if html => faults::html_error(status),
+        None => api_error(status, "Injected failure"),
     }
 }
 

@@ -30,6 +30,19 @@ impl FakeCloud {
             status,
             remaining: n,
             retry_after: None,
+            html: false,
+        });
+    }
+
+    /// The next `n` requests whose path contains `path_contains` get `status` with an HTML
+    /// error page, as from a load balancer in front of the API.
+    pub fn fail_next_requests_with_html(&self, path_contains: &str, status: u16, n: u32) {
+        self.lock().faults.push(Fault {
+            path_contains: path_contains.to_owned(),
+            status,
+            remaining: n,
+            retry_after: None,
+            html: true,
         });
     }
 
@@ -41,6 +54,7 @@ impl FakeCloud {
             status: 429,
             remaining: n,
             retry_after: Some(retry_after),
+            html: false,
         });
     }
 

@@ -94,6 +94,8 @@ struct Fault {
     status: u16,
     remaining: u32,
     retry_after: Option<Duration>,
+    /// The error body is an HTML page instead of the API's JSON.
+    html: bool,
 }
 
 #[derive(Default)]

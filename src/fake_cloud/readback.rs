@@ -67,6 +67,21 @@ impl FakeCloud {
         self.lock().requests
     }
 
+    /// How many times each report's stored list was served (faults not counted).
+    pub fn listings_served(&self) -> HashMap<String, u32> {
+        let st = self.lock();
+        st.reports
+            .iter()
+            .map(|r| (r.id.clone(), r.listings_served))
+            .collect()
+    }
+
+    /// The report's `schedule.type`, as `GET /reports/{id}` says it.
+    pub fn schedule_type(&self, report_id: &str) -> Option<String> {
+        let st = self.lock();
+        st.report(report_id).map(|r| r.config.schedule_type.clone())
+    }
+
     pub fn report_ids(&self) -> Vec<String> {
         self.lock().reports.iter().map(|r| r.id.clone()).collect()
     }

@@ -7,8 +7,9 @@
 //! This file opens and closes the ledger and names its errors; the queries live with the
 //! tables they touch: `items.rs` (archived items), `failures.rs` (failing downloads and
 //! what the cloud reports failed), `deletions.rs` (reports the cloud deleted and items it
-//! lost before they were archived), `passes.rs`, `outcomes.rs` (what the webhook was told)
-//! and `objects.rs` (the S3 target's objects and open multipart uploads).
+//! lost before they were archived), `passes.rs`, `outcomes.rs` (what the webhook was told),
+//! `listings.rs` (when each report was last listed) and `objects.rs` (the S3 target's
+//! objects and open multipart uploads).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -22,6 +23,7 @@ use sqlx::sqlite::{
 mod deletions;
 mod failures;
 mod items;
+mod listings;
 mod objects;
 mod outcomes;
 mod passes;
@@ -29,6 +31,7 @@ mod passes;
 pub use deletions::{ListedFacts, NotFoundAnswer, NotFoundVerdict, VanishedRow};
 pub use failures::{FREE_ATTEMPTS, ItemFailureRow};
 pub use items::{ArchivedRow, ItemKey};
+pub use listings::Listing;
 pub use objects::{ObjectRef, OpenUpload};
 pub use passes::{PassRow, PassTotals};
 

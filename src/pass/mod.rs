@@ -5,6 +5,7 @@
 //! and the others go on; an item whose download fails is reported and the others go on.
 //!
 //! - [`classify`]: what to do with one listed item, decided from plain data.
+//! - [`listings`]: which reports a pass lists (a finished one-time report about daily).
 //! - `plan`: lists a report, gathers what the ledger knows, acts on each item's decision.
 //! - `run`: the listing and download stages of a pass, dry or archiving.
 //! - `fetch`: one download, archived and recorded; [`refetch`] for `verify --repair`.
@@ -27,6 +28,7 @@ pub mod classify;
 mod error;
 mod fetch;
 mod gone;
+pub mod listings;
 mod observe;
 mod plan;
 mod report;

@@ -12,6 +12,7 @@ use tracing::{debug, warn};
 use crate::ledger::Ledger;
 
 use super::fetch::download_one;
+use super::listings::{Listings, due_reports, record_listings};
 use super::plan::{plan_report, which_reports};
 use super::report::VanishedItem;
 use super::{
@@ -42,7 +43,7 @@ pub(super) enum ItemOutcome {
 /// A pass without its own start and finish in the ledger. The context's mode decides, here
 /// and only here, whether the listings feed downloads or a plan.
 pub(super) async fn run_pass_inner(ctx: &PassContext) -> PassReport {
-    let (report_ids, known) = match prepare(ctx).await {
+    let (report_ids, known, listings) = match prepare(ctx).await {
         Ok(ready) => ready,
         Err(e) => return PassReport::account_failed(&ctx.account.name, e),
     };
@@ -59,6 +60,7 @@ pub(super) async fn run_pass_inner(ctx: &PassContext) -> PassReport {
         PassMode::Archive { ledger } => {
             let (outcomes, downloads) = archive(ctx, ledger, report_ids, &known).await;
             report.add_reports(outcomes, downloads);
+            record_listings(ctx, ledger, &report.reports, &listings).await;
         }
     }
     // Configured ids are the operator's choice; only what discovery finds is judged.
@@ -68,9 +70,9 @@ pub(super) async fn run_pass_inner(ctx: &PassContext) -> PassReport {
     report
 }
 
-/// The token, the reports to look at, the items that wait for their next try and the
-/// reports the cloud deleted.
-async fn prepare(ctx: &PassContext) -> Result<(Vec<String>, Known), PassError> {
+/// The token, the reports to list (neither deleted nor resting), the items that wait for
+/// their next try, the reports the cloud deleted, and the reports' last listings.
+async fn prepare(ctx: &PassContext) -> Result<(Vec<String>, Known, Listings), PassError> {
     ctx.client.authenticate().await?;
     let mut report_ids = which_reports(ctx).await?;
     let known = match ctx.mode.ledger() {
@@ -91,7 +93,8 @@ async fn prepare(ctx: &PassContext) -> Result<(Vec<String>, Known), PassError> {
             debug!(skipped, "reports recorded as gone are not listed");
         }
     }
-    Ok((report_ids, known))
+    let (report_ids, listings) = due_reports(ctx, report_ids).await?;
+    Ok((report_ids, known, listings))
 }
 
 /// Lists the reports, `concurrency` at once, and hands each report's outcome and

@@ -2,6 +2,7 @@
 //! on 127.0.0.1, a real SQLite ledger and real files in a temp dir.
 
 mod architecture;
+mod big_tenant;
 mod cli;
 mod config;
 mod crash;

@@ -86,7 +86,7 @@ impl TestApp {
         format!(
             "[archive]\ndir = {archive:?}\nkeep_compressed = {keep}\n{retention}\n\
              [ledger]\npath = {ledger:?}\n{ledger_extra}\n\n\
-             [http]\n{http}\n\n\
+             [http]\n{http}\n{rate}\n\
              [defaults]\nschedule = {schedule:?}\nconcurrency = {concurrency}\n\n\
              [daemon]\nshutdown_grace = \"10s\"\n\n\
              [log]\nlevel = \"info,report_archiver=debug\"\nformat = {log_format:?}\n\n\
@@ -96,6 +96,12 @@ impl TestApp {
             archive = archive.display().to_string(),
             ledger_extra = o.ledger,
             http = o.http,
+            // The fake cloud is local: no rate to be polite to, unless a test says.
+            rate = if o.http.contains("requests_per_second") {
+                ""
+            } else {
+                "requests_per_second = 0"
+            },
             concurrency = o.concurrency.unwrap_or(4),
             keep = o.keep_compressed,
             retention = o

@@ -384,8 +384,14 @@ impl HostileApp {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
         let config_path = dir.path().join("config.toml");
+        // The server is local: no rate to be polite to, unless a test says.
+        let rate = if http.contains("requests_per_second") {
+            ""
+        } else {
+            "requests_per_second = 0"
+        };
         let toml = format!(
-            "[archive]\ndir = {archive:?}\n\n[ledger]\npath = {ledger:?}\n\n[http]\n{http}\n\n\
+            "[archive]\ndir = {archive:?}\n\n[ledger]\npath = {ledger:?}\n\n[http]\n{http}\n{rate}\n\n\
              [log]\nlevel = \"info,report_archiver=debug\"\nformat = \"auto\"\n\n{extra}\n\
              [[accounts]]\nname = \"acme\"\nbase_url = {base_url:?}\nclient_id = {CLIENT_ID:?}\n\
              client_secret_file = {secret:?}\n{account}\n",

@@ -1,0 +1,109 @@
+//! Report listings: when each report's stored list was last read, whether the report was
+//! finished then, and its schedule type once known. The pass reads them to list a finished
+//! one-time report about daily instead of every pass.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{Ledger, LedgerError, query_err, rfc3339};
+
+/// What the ledger remembers of one report's last listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// `schedule.type` (`once`, `monthly`, ...), if it was asked.
+    pub schedule: Option<String>,
+    pub listed_at: DateTime<Utc>,
+    /// Every item was saved and archived then, nothing waiting or failing.
+    pub finished: bool,
+}
+
+impl Ledger {
+    /// The account's listings, by report id. A `listed_at` that does not parse (an edited
+    /// ledger) drops the row: the report is then listed as if new, which is always safe.
+    pub async fn listings(&self, account: &str) -> Result<HashMap<String, Listing>, LedgerError> {
+        let rows: Vec<(String, Option<String>, String, bool)> = sqlx::query_as(
+            "SELECT report_id, schedule, listed_at, finished FROM report_listings
+             WHERE account = ?",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("report listings"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(report_id, schedule, listed_at, finished)| {
+                let listed_at = DateTime::parse_from_rfc3339(&listed_at)
+                    .ok()?
+                    .with_timezone(&Utc);
+                Some((
+                    report_id,
+                    Listing {
+                        schedule,
+                        listed_at,
+                        finished,
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    /// Records that these reports were listed now, in one transaction (one fsync for a
+    /// tenant's thousands of reports): (report id, schedule type if known, finished). A
+    /// schedule of `None` keeps the one known.
+    pub async fn record_listings(
+        &self,
+        account: &str,
+        listed: &[(String, Option<String>, bool)],
+    ) -> Result<(), LedgerError> {
+        let now = rfc3339(Utc::now());
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query_err("record report listings"))?;
+        for (report_id, schedule, finished) in listed {
+            sqlx::query(
+                "INSERT INTO report_listings (account, report_id, schedule, listed_at, finished)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (account, report_id) DO UPDATE SET
+                    schedule = COALESCE(excluded.schedule, report_listings.schedule),
+                    listed_at = excluded.listed_at, finished = excluded.finished",
+            )
+            .bind(account)
+            .bind(report_id)
+            .bind(schedule.as_deref())
+            .bind(&now)
+            .bind(*finished)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("record report listing"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(query_err("record report listings"))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_listing_is_recorded_and_keeps_its_schedule() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.db"), super::super::DEFAULT_BUSY_TIMEOUT)
+            .await
+            .unwrap();
+        let once = [("r1".to_owned(), Some("once".to_owned()), true)];
+        ledger.record_listings("a", &once).await.unwrap();
+        let again = [("r1".to_owned(), None, false)];
+        ledger.record_listings("a", &again).await.unwrap();
+        let listings = ledger.listings("a").await.unwrap();
+        assert_eq!(listings["r1"].schedule.as_deref(), Some("once"));
+        assert!(!listings["r1"].finished);
+        assert!(ledger.listings("b").await.unwrap().is_empty());
+        ledger.close().await;
+    }
+}
