@@ -185,20 +185,7 @@ async fn the_vendors_documented_sequence_works_against_the_fake_cloud() {
     let api = format!("{}/api/2", server.base_url);
     let http = reqwest::Client::new();
 
-    let token: Value = http
-        .post(format!("{api}/idp/token"))
-        .basic_auth(FakeCloud::CLIENT_ID, Some(FakeCloud::CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("token JSON");
-    let token = token["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned();
+    let token = vendor_token(&http, &api).await;
     let client: Value = http
         .get(format!("{api}/clients/{}", FakeCloud::CLIENT_ID))
         .bearer_auth(&token)
@@ -276,20 +263,7 @@ async fn the_fake_clouds_writes_refuse_as_the_spec_says() {
     let server = fake.spawn().await.expect("fake cloud starts");
     let api = format!("{}/api/2", server.base_url);
     let http = reqwest::Client::new();
-    let token: Value = http
-        .post(format!("{api}/idp/token"))
-        .basic_auth(FakeCloud::CLIENT_ID, Some(FakeCloud::CLIENT_SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("token JSON");
-    let token = token["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned();
+    let token = vendor_token(&http, &api).await;
     let good = json!({
         "parameters": {"tenant_id": FakeCloud::TENANT_ID, "level": "itself", "kind": "usage_summary"},
         "schedule": {"type": "monthly"}, "result_action": "save", "recipients": [],
@@ -353,4 +327,22 @@ async fn the_fake_clouds_writes_refuse_as_the_spec_says() {
     );
     assert_eq!(r.send().await.expect("204").status(), 204);
     assert!(fake.report_ids().is_empty());
+}
+
+/// Step 1 of the vendor's guide: a token by the client-credentials grant, HTTP Basic.
+async fn vendor_token(http: &reqwest::Client, api: &str) -> String {
+    let token: Value = http
+        .post(format!("{api}/idp/token"))
+        .basic_auth(FakeCloud::CLIENT_ID, Some(FakeCloud::CLIENT_SECRET))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token JSON");
+    token["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
 }
