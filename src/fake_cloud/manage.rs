@@ -67,18 +67,24 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// What a write is refused for before its body is read, in the spec's order: a body that
+/// is not JSON (415), then a read-only client (403).
+fn refuse_write(cloud: &FakeCloud, headers: &HeaderMap) -> Option<Response> {
+    if !is_json(headers) {
+        let why = "Unsupported media type: the body must be application/json";
+        return Some(api_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, why));
+    }
+    cloud.lock().read_only.then(read_only)
+}
+
 pub(super) async fn create_report(
     State(cloud): State<FakeCloud>,
     _caller: Caller,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !is_json(&headers) {
-        let why = "Unsupported media type: the body must be application/json";
-        return api_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, why);
-    }
-    if cloud.lock().read_only {
-        return read_only();
+    if let Some(refused) = refuse_write(&cloud, &headers) {
+        return refused;
     }
     let config = match parse_post(&body) {
         Ok(config) => config,
@@ -224,12 +230,8 @@ pub(super) async fn update_report(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !is_json(&headers) {
-        let why = "Unsupported media type: the body must be application/json";
-        return api_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, why);
-    }
-    if cloud.lock().read_only {
-        return read_only();
+    if let Some(refused) = refuse_write(&cloud, &headers) {
+        return refused;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return refuse(bad("Body is not JSON"));

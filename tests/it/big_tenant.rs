@@ -2,7 +2,6 @@
 //! instead of every pass, and throttling answers are waited out.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use report_archiver::fake_cloud::{FakeCloud, FakeReport, FakeStored, FaultKind, scenario};
@@ -167,14 +166,9 @@ async fn a_429_without_retry_after_and_a_503_html_page_are_retried_with_backoff(
     fake.fail_next_requests("/stored", 429, 2);
     fake.fail_next_requests_with_html("/stored", 503, 2);
     let app = app(fake.clone(), "retries = 5\nmax_backoff = \"200ms\"").await;
-    let started = Instant::now();
     assert_clean(&app.run_once().await);
-    // Each wait is at least half its ceiling: 100 ms, then 100 ms more each time at most.
-    assert!(
-        started.elapsed() >= Duration::from_millis(350),
-        "{:?}",
-        started.elapsed()
-    );
+    // Four refused answers, then the one that lists: each was tried again. (How long the
+    // waits are is `api::retry`'s unit tests' business, not a timed test's.)
     assert_eq!(fake.listing_requests(), 5);
     assert_eq!(app.ledger_rows().await.len(), fake.saved_items().len());
 }
