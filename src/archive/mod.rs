@@ -124,6 +124,48 @@ impl Archive {
         Ok(file)
     }
 
+    /// [`Archive::place`] for several staged files at once: each folder they need is
+    /// fsynced once for all of them (`place.rs`). One result per file, in order; a file
+    /// that failed leaves no temp file behind.
+    pub async fn place_all(&self, staged: Vec<Staged>) -> Vec<Result<ArchivedFile, ArchiveError>> {
+        let mut results: Vec<Option<Result<ArchivedFile, ArchiveError>>> = Vec::new();
+        let mut waiting = Vec::new();
+        let mut to_place = Vec::new();
+        for Staged { file, temp, guard } in staged {
+            match self.resolve(&file.relative_path) {
+                Ok(final_path) => {
+                    to_place.push(place::ToPlace {
+                        temp,
+                        final_path,
+                        stored_bytes: file.stored_bytes,
+                        sha256: file.sha256.clone(),
+                    });
+                    waiting.push((results.len(), file, guard));
+                    results.push(None);
+                }
+                // The guard removes the temp file as it drops.
+                Err(e) => results.push(Some(Err(e))),
+            }
+        }
+        match place::place_files(to_place, &self.root).await {
+            Ok(placed) => {
+                for ((at, file, mut guard), done) in waiting.into_iter().zip(placed) {
+                    results[at] = Some(done.map(|()| {
+                        guard.disarm();
+                        file
+                    }));
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                for (at, _, _) in waiting {
+                    results[at] = Some(Err(ArchiveError::Writer(text.clone())));
+                }
+            }
+        }
+        results.into_iter().flatten().collect()
+    }
+
     /// Moves the file (or whatever is) at `relative` to `.quarantine/<relative>.<UTC
     /// timestamp>`; returns that path, relative to the root. The root is resolved first,
     /// and nothing moves through a folder that leads out of the archive.

@@ -2,6 +2,7 @@
 //! leaving the archive; moving what is in the way to the quarantine; the folder checks and
 //! fsyncs that make both durable and confined.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
@@ -59,11 +60,82 @@ fn place_file_blocking(
     stored_bytes: u64,
     sha256: &str,
 ) -> Result<(), ArchiveError> {
+    for dir in link_unsynced(temp, final_path, root, stored_bytes, sha256)? {
+        sync_dir(&dir)?;
+    }
+    Ok(())
+}
+
+/// One staged file for [`place_files`]: its temp path, final path, length and SHA-256.
+pub(super) struct ToPlace {
+    pub temp: PathBuf,
+    pub final_path: PathBuf,
+    pub stored_bytes: u64,
+    pub sha256: String,
+}
+
+/// [`place_file`] for several files at once (a pass's group commit): every file is put in
+/// place first, then each folder any of them needs is fsynced once, however many files it
+/// received. A file is done only when all of its folders were fsynced, so a caller that
+/// records the successes afterwards keeps invariant 2. One result per file, in order.
+pub(super) async fn place_files(
+    files: Vec<ToPlace>,
+    root: &Path,
+) -> Result<Vec<Result<(), ArchiveError>>, ArchiveError> {
+    let root = root.to_owned();
+    tokio::task::spawn_blocking(move || place_files_blocking(&files, &root))
+        .await
+        .map_err(|e| ArchiveError::Writer(e.to_string()))
+}
+
+fn place_files_blocking(files: &[ToPlace], root: &Path) -> Vec<Result<(), ArchiveError>> {
+    let linked: Vec<Result<Vec<PathBuf>, ArchiveError>> = files
+        .iter()
+        .map(|f| link_unsynced(&f.temp, &f.final_path, root, f.stored_bytes, &f.sha256))
+        .collect();
+    let folders: BTreeSet<PathBuf> = linked.iter().flatten().flatten().cloned().collect();
+    // A folder that cannot be fsynced fails every file that needed it, each with the cause.
+    let failed: BTreeMap<PathBuf, (io::ErrorKind, Option<i32>, String)> = folders
+        .into_iter()
+        .filter_map(|dir| {
+            sync_dir_io(&dir)
+                .err()
+                .map(|e| (dir, (e.kind(), e.raw_os_error(), e.to_string())))
+        })
+        .collect();
+    linked
+        .into_iter()
+        .map(|dirs| {
+            for dir in dirs? {
+                if let Some((kind, code, text)) = failed.get(&dir) {
+                    let e = code.map_or_else(
+                        || io::Error::new(*kind, text.clone()),
+                        io::Error::from_raw_os_error,
+                    );
+                    return Err(ArchiveError::io("fsync folder", &dir)(e));
+                }
+            }
+            Ok(())
+        })
+        .collect()
+}
+
+/// Puts the finished temp file at `final_path` as [`place_file`] does, without the folder
+/// fsyncs: returns the folders that must be fsynced for the file to be durable there (its
+/// folder, every folder it created and the first that existed, and a quarantine folder
+/// that received what was in the way).
+fn link_unsynced(
+    temp: &Path,
+    final_path: &Path,
+    root: &Path,
+    stored_bytes: u64,
+    sha256: &str,
+) -> Result<Vec<PathBuf>, ArchiveError> {
     let parent = final_path.parent().unwrap_or(root).to_owned();
     // The folders this file creates must be durable too: fsync from the file's folder up
     // to the first one that existed already.
     let existing = ensure_folders(root, &parent, true)?;
-    let mut quarantine_folder = None;
+    let mut folders = folders_up(&parent, &existing, root);
     if !link_into_place(temp, final_path)? {
         match settle_occupant(root, final_path, stored_bytes, sha256)? {
             Occupant::Same => {
@@ -76,9 +148,10 @@ fn place_file_blocking(
                     path = %final_path.display(),
                     "the file already at this item's archive path has the same length and SHA-256; kept it"
                 );
-                return sync_folders(&parent, &existing, root);
+                return Ok(folders);
             }
-            Occupant::MovedTo(folder) => quarantine_folder = Some(folder),
+            // The moved file's new name must survive a crash as surely as ours does.
+            Occupant::MovedTo(folder) => folders.push(folder),
             Occupant::Gone => {}
         }
         if !link_into_place(temp, final_path)? {
@@ -87,12 +160,7 @@ fn place_file_blocking(
             });
         }
     }
-    sync_folders(&parent, &existing, root)?;
-    if let Some(folder) = quarantine_folder {
-        // The moved file's new name must survive a crash as surely as ours does.
-        sync_dir(&folder)?;
-    }
-    Ok(())
+    Ok(folders)
 }
 
 /// Puts `temp` at `final_path` unless something is there; false when something is.
@@ -306,21 +374,32 @@ fn check_folder(root: &Path, path: &Path) -> Result<bool, ArchiveError> {
 
 /// fsyncs the folders from `from` up to `existing` (or the root), both included.
 fn sync_folders(from: &Path, existing: &Path, root: &Path) -> Result<(), ArchiveError> {
+    for dir in folders_up(from, existing, root) {
+        sync_dir(&dir)?;
+    }
+    Ok(())
+}
+
+/// The folders from `from` up to `existing` (or the root), both included.
+fn folders_up(from: &Path, existing: &Path, root: &Path) -> Vec<PathBuf> {
+    let mut folders = Vec::new();
     let mut dir = Some(from);
     while let Some(d) = dir {
-        sync_dir(d)?;
+        folders.push(d.to_owned());
         if d == existing || d == root {
             break;
         }
         dir = d.parent();
     }
-    Ok(())
+    folders
 }
 
 fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(ArchiveError::io("fsync folder", dir))
+    sync_dir_io(dir).map_err(ArchiveError::io("fsync folder", dir))
+}
+
+fn sync_dir_io(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir).and_then(|f| f.sync_all())
 }
 
 /// SHA-256 (lowercase hex) and length of a file, read in 1 MiB pieces; blocking.

@@ -664,3 +664,39 @@ async fn two_quarantines_of_one_path_in_one_second_keep_both() {
     assert_eq!(std::fs::read(root.join(first)).unwrap(), b"first");
     assert_eq!(std::fs::read(root.join(second)).unwrap(), b"second");
 }
+
+#[tokio::test]
+async fn placing_several_files_at_once_places_each_and_fails_only_the_bad_one() {
+    let (_dir, _outside, root) = outside_and_root();
+    std::fs::write(root.join("blocked"), b"in the way").unwrap();
+    let archive = Archive::open(&root, false).await.unwrap();
+    let f = ReportFormat::Csv;
+    let mut staged = Vec::new();
+    for (account, id) in [("acme", "one"), ("blocked", "two"), ("acme", "three")] {
+        let t = ArchiveTarget {
+            account,
+            ..target(&f, id)
+        };
+        let bytes = format!("{id}\n");
+        let body = body(bytes.as_bytes(), 3);
+        staged.push(archive.stage(&t, framed(), body).await.unwrap());
+    }
+    let placed = archive.place_all(staged).await;
+    assert_eq!(placed.len(), 3, "one result per file, in order");
+    for (i, id) in [(0, "one"), (2, "three")] {
+        let file = placed[i].as_ref().unwrap();
+        assert!(file.relative_path.contains(id), "{}", file.relative_path);
+        let on_disk = std::fs::read(root.join(&file.relative_path)).unwrap();
+        assert_eq!(on_disk, format!("{id}\n").as_bytes());
+    }
+    assert!(
+        matches!(placed[1], Err(ArchiveError::InTheWay { .. })),
+        "{:?}",
+        placed[1]
+    );
+    assert_eq!(std::fs::read(root.join("blocked")).unwrap(), b"in the way");
+    assert!(
+        files_under(&root.join(PARTIAL_DIR)).is_empty(),
+        "no temp file left, placed or failed"
+    );
+}

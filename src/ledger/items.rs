@@ -99,58 +99,23 @@ impl Ledger {
         row: &ArchivedRow,
         object: Option<&ObjectRef>,
     ) -> Result<(), LedgerError> {
-        let object = object.cloned().unwrap_or_default();
+        self.record_all(&[(row, object)]).await
+    }
+
+    /// [`Ledger::record_with_object`] for several items in one transaction: one commit,
+    /// so one fsync of the WAL for all of them (a pass's group commit). All or none are
+    /// recorded. Call only once every one of their files is durable.
+    pub async fn record_all(
+        &self,
+        items: &[(&ArchivedRow, Option<&ObjectRef>)],
+    ) -> Result<(), LedgerError> {
+        if items.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await.map_err(query_err("begin record"))?;
-        sqlx::query(
-            "INSERT INTO archived_items (account, report_id, stored_id, report_format, created_at,
-                listed_size, wire_bytes, stored_bytes, sha256, compressed, path, fetched_at,
-                e_tag, version_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (account, report_id, stored_id) DO UPDATE SET
-                report_format = excluded.report_format, created_at = excluded.created_at,
-                listed_size = excluded.listed_size, wire_bytes = excluded.wire_bytes,
-                stored_bytes = excluded.stored_bytes, sha256 = excluded.sha256,
-                compressed = excluded.compressed, path = excluded.path,
-                fetched_at = excluded.fetched_at, missing_since = NULL,
-                e_tag = excluded.e_tag, version_id = excluded.version_id",
-        )
-        .bind(&row.account)
-        .bind(&row.report_id)
-        .bind(&row.stored_id)
-        .bind(&row.report_format)
-        .bind(&row.created_at)
-        .bind(row.listed_size)
-        .bind(row.wire_bytes)
-        .bind(row.stored_bytes)
-        .bind(&row.sha256)
-        .bind(row.compressed)
-        .bind(&row.path)
-        .bind(&row.fetched_at)
-        .bind(object.e_tag)
-        .bind(object.version_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("record archived item"))?;
-        sqlx::query(
-            "DELETE FROM item_failures WHERE account = ? AND report_id = ? AND stored_id = ?",
-        )
-        .bind(&row.account)
-        .bind(&row.report_id)
-        .bind(&row.stored_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("clear item failure"))?;
-        // A download that answered 404 once and then came through was not lost after all.
-        sqlx::query(
-            "DELETE FROM vanished_items WHERE account = ? AND report_id = ? AND stored_id = ?
-                AND vanished_at IS NULL",
-        )
-        .bind(&row.account)
-        .bind(&row.report_id)
-        .bind(&row.stored_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("clear not found item"))?;
+        for (row, object) in items {
+            record_in(&mut tx, row, object.cloned().unwrap_or_default()).await?;
+        }
         tx.commit().await.map_err(query_err("commit record"))?;
         Ok(())
     }
@@ -227,6 +192,63 @@ impl Ledger {
             .await
             .map_err(query_err("count archived items"))
     }
+}
+
+/// One archived item's row, and its past failures and first not-found answer forgotten.
+async fn record_in(
+    tx: &mut sqlx::SqliteConnection,
+    row: &ArchivedRow,
+    object: ObjectRef,
+) -> Result<(), LedgerError> {
+    sqlx::query(
+        "INSERT INTO archived_items (account, report_id, stored_id, report_format, created_at,
+            listed_size, wire_bytes, stored_bytes, sha256, compressed, path, fetched_at,
+            e_tag, version_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (account, report_id, stored_id) DO UPDATE SET
+            report_format = excluded.report_format, created_at = excluded.created_at,
+            listed_size = excluded.listed_size, wire_bytes = excluded.wire_bytes,
+            stored_bytes = excluded.stored_bytes, sha256 = excluded.sha256,
+            compressed = excluded.compressed, path = excluded.path,
+            fetched_at = excluded.fetched_at, missing_since = NULL,
+            e_tag = excluded.e_tag, version_id = excluded.version_id",
+    )
+    .bind(&row.account)
+    .bind(&row.report_id)
+    .bind(&row.stored_id)
+    .bind(&row.report_format)
+    .bind(&row.created_at)
+    .bind(row.listed_size)
+    .bind(row.wire_bytes)
+    .bind(row.stored_bytes)
+    .bind(&row.sha256)
+    .bind(row.compressed)
+    .bind(&row.path)
+    .bind(&row.fetched_at)
+    .bind(object.e_tag)
+    .bind(object.version_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(query_err("record archived item"))?;
+    sqlx::query("DELETE FROM item_failures WHERE account = ? AND report_id = ? AND stored_id = ?")
+        .bind(&row.account)
+        .bind(&row.report_id)
+        .bind(&row.stored_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(query_err("clear item failure"))?;
+    // A download that answered 404 once and then came through was not lost after all.
+    sqlx::query(
+        "DELETE FROM vanished_items WHERE account = ? AND report_id = ? AND stored_id = ?
+            AND vanished_at IS NULL",
+    )
+    .bind(&row.account)
+    .bind(&row.report_id)
+    .bind(&row.stored_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(query_err("clear not found item"))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -32,6 +32,12 @@ pub enum ItemError {
         "the server sent Content-Encoding {0:?}, which this version cannot decode; refused rather than archived undecoded"
     )]
     Encoding(String),
+    /// The pass's commit stage ended before this item was recorded (it panicked): the
+    /// file, if kept, is found in place and recorded by the next pass.
+    #[error(
+        "the pass's commit stage stopped before this item was recorded; the next pass records it"
+    )]
+    CommitStopped,
 }
 
 impl Transient for ItemError {
@@ -46,7 +52,8 @@ impl Transient for ItemError {
             | Self::NoId
             | Self::NegativeSize(_)
             | Self::TooLarge { .. }
-            | Self::Encoding(_) => Verdict::GiveUp,
+            | Self::Encoding(_)
+            | Self::CommitStopped => Verdict::GiveUp,
         }
     }
 }

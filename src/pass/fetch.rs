@@ -11,10 +11,11 @@ use tokio::sync::Semaphore;
 use tracing::{Instrument, Span, info, info_span, warn};
 
 use crate::api::StoredItem;
-use crate::archive::{ArchiveTarget, ArchivedFile, BodyInfo, check_component};
+use crate::archive::{ArchiveTarget, ArchivedFile, BodyInfo, Staged, check_component};
 use crate::ledger::{ArchivedRow, ItemKey, Ledger, rfc3339};
 use crate::store::{Published, StoreError};
 
+use super::commit::Committer;
 use super::error::listed_size;
 use super::run::ItemOutcome;
 use super::{Download, ItemError, PassContext};
@@ -35,6 +36,7 @@ pub(super) async fn download_one(
     ledger: &Ledger,
     d: &Download,
     slots: &Arc<Semaphore>,
+    committer: &Committer,
 ) -> ItemOutcome {
     let format = d.item.report_format.as_str();
     let span = download_span(ctx, &d.report_id, &d.stored_id, format);
@@ -43,7 +45,7 @@ pub(super) async fn download_one(
         let policy = ctx.client.retry_policy();
         let result = policy
             .run(&d.stored_id, || {
-                fetch_and_record(ctx, Some(ledger), d, Some(slots))
+                fetch_and_record(ctx, Keep::Batched(committer), d, Some(slots))
             })
             .await;
         match result {
@@ -113,19 +115,28 @@ pub async fn refetch(
         stored_id,
         item,
     };
-    let ledger = ctx.mode.writes();
+    let keep = Keep::Alone(ctx.mode.writes());
     let policy = ctx.client.retry_policy();
     policy
-        .run(&d.stored_id, || fetch_and_record(ctx, ledger, &d, None))
+        .run(&d.stored_id, || fetch_and_record(ctx, keep, &d, None))
         .await
 }
 
-/// One attempt: the request, the body into the archive, the row into `ledger`. With
+/// How an attempt keeps its file and records its row.
+#[derive(Clone, Copy)]
+enum Keep<'a> {
+    /// With the pass's other downloads, in the commit stage's next batch (`commit.rs`).
+    Batched(&'a Committer),
+    /// On its own, recorded in this ledger if any (`verify --repair`).
+    Alone(Option<&'a Ledger>),
+}
+
+/// One attempt: the request, the body into the archive, the row into the ledger. With
 /// `slots`, holds one of them from the request until the body has been read. The listed
 /// size was checked when the item was planned.
 async fn fetch_and_record(
     ctx: &PassContext,
-    ledger: Option<&Ledger>,
+    keep: Keep<'_>,
     d: &Download,
     slots: Option<&Arc<Semaphore>>,
 ) -> Result<ArchivedRow, ItemError> {
@@ -142,7 +153,8 @@ async fn fetch_and_record(
         let _slot = &slot;
         chunk
     });
-    let Published { file, object } = store(ctx, d, info, body).await?;
+    let staged = stage(ctx, d, info, body).await?;
+    let file = &staged.file;
     if let Some(listed) = listed_size
         && listed != file.wire_bytes
     {
@@ -152,11 +164,18 @@ async fn fetch_and_record(
             "the listing's size differs from the bytes served; the gzip stream's CRC and length check out, so it is archived, with both lengths in the ledger"
         );
     }
-    let row = archived_row(ctx, d, file);
-    if let Some(ledger) = ledger {
-        ledger.record_with_object(&row, object.as_ref()).await?;
+    // What is kept is the staged file as it is: the row's file fields are final now.
+    let row = archived_row(ctx, d, file.clone());
+    match keep {
+        Keep::Batched(committer) => committer.commit(staged, row).await,
+        Keep::Alone(ledger) => {
+            let Published { object, .. } = ctx.store.publish(staged).await?;
+            if let Some(ledger) = ledger {
+                ledger.record_with_object(&row, object.as_ref()).await?;
+            }
+            Ok(row)
+        }
     }
-    Ok(row)
 }
 
 /// What the response's headers tell the archive about its body.
@@ -185,13 +204,14 @@ fn body_info(
     })
 }
 
-/// Streams the body into the store: the one place a pass hands a body to storage.
-async fn store(
+/// Streams the body into the store's staging folder: the one place a pass hands a body
+/// to storage.
+async fn stage(
     ctx: &PassContext,
     d: &Download,
     info: BodyInfo,
     body: impl Stream<Item = reqwest::Result<Bytes>> + Unpin,
-) -> Result<Published, StoreError> {
+) -> Result<Staged, StoreError> {
     let target = ArchiveTarget {
         account: &ctx.account.name,
         report_id: &d.report_id,
@@ -199,8 +219,7 @@ async fn store(
         format: &d.item.report_format,
         created_at: d.item.created_at,
     };
-    let staged = ctx.store.stage(&target, info, body).await?;
-    ctx.store.publish(staged).await
+    ctx.store.stage(&target, info, body).await
 }
 
 /// The ledger row of an archived item.

@@ -25,6 +25,7 @@ use crate::ledger::Ledger;
 use crate::store::Store;
 
 pub mod classify;
+mod commit;
 mod error;
 mod fetch;
 mod gone;

@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 
 use crate::ledger::Ledger;
 
+use super::commit::{Committer, run_commits};
 use super::fetch::download_one;
 use super::listings::{Listings, due_reports, record_listings};
 use super::plan::{plan_report, which_reports};
@@ -175,7 +176,15 @@ async fn archive(
         drop(todo_tx);
         outcomes
     };
-    futures::join!(listing, download_all(ctx, ledger, todo_rx))
+    let (committer, commits) = Committer::new();
+    let downloading = async move {
+        // Moved in, so that the commit stage ends once the downloads have.
+        let committer = committer;
+        download_all(ctx, ledger, todo_rx, &committer).await
+    };
+    let (outcomes, downloads, ()) =
+        futures::join!(listing, downloading, run_commits(ctx, ledger, commits));
+    (outcomes, downloads)
 }
 
 /// Downloads what the listings send until they are done and it is drained.
@@ -183,10 +192,12 @@ async fn download_all(
     ctx: &PassContext,
     ledger: &Ledger,
     todo: mpsc::UnboundedReceiver<Download>,
+    committer: &Committer,
 ) -> Vec<(String, ItemOutcome)> {
     // `concurrency` bounds the downloads on the wire. An item gives its slot back once
-    // its body is in, so that the next request goes out while this one is fsynced,
-    // renamed and recorded; up to as many again may be at that stage.
+    // its body is in, so that the next request goes out while this one is fsynced and
+    // waits for its batch (`commit.rs`); up to three times as many may be at that stage,
+    // so that the downloads go on while a batch is being committed.
     let concurrency = ctx.settings.concurrency.max(1);
     let slots = Arc::new(Semaphore::new(concurrency));
     let slots = &slots;
@@ -195,12 +206,12 @@ async fn download_all(
         let outcome = if ctx.cancel.is_cancelled() {
             ItemOutcome::Cancelled
         } else {
-            download_one(ctx, ledger, &d, slots).await
+            download_one(ctx, ledger, &d, slots, committer).await
         };
         ctx.observer.item_done(d.planned_bytes());
         (d.report_id, outcome)
     })
-    .buffer_unordered(concurrency * 2)
+    .buffer_unordered(concurrency * 4)
     .collect()
     .await
 }

@@ -178,6 +178,27 @@ impl Store {
         }
     }
 
+    /// [`Store::publish`] for several staged files (a pass's group commit): in a folder
+    /// they are placed together, each folder fsynced once for all of them; to a bucket
+    /// they are uploaded side by side. One result per file, in order.
+    pub async fn publish_all(&self, staged: Vec<Staged>) -> Vec<Result<Published, StoreError>> {
+        match &self.bucket {
+            None => self
+                .archive
+                .place_all(staged)
+                .await
+                .into_iter()
+                .map(|placed| {
+                    Ok(Published {
+                        file: placed?,
+                        object: None,
+                    })
+                })
+                .collect(),
+            Some(_) => futures::future::join_all(staged.into_iter().map(|s| self.publish(s))).await,
+        }
+    }
+
     /// Deletes the kept file of an archive path (retention); one already gone is not an
     /// error. On a versioned bucket S3 keeps the version behind a delete marker, for a
     /// lifecycle rule to expire.
