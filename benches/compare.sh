@@ -10,7 +10,8 @@
 #        BIN=/old/report-archiver OUT=/tmp/old.md benches/compare.sh   (another build)
 #
 # Scenarios: big, big-gz (1 GiB item; also ours at 10 MiB, to show memory does not grow
-# with size), many (500 reports x 4 formats), noop (the same items, all archived; then
+# with size), many (500 reports x 4 formats; against xargs -P8 curl, with and without a
+# closing sync), noop (the same items, all archived; then
 # again with LEDGER_ROWS more rows of history in the ledger), idle, s3 (the S3 target's
 # 1 GiB upload against `rclone copyto`, by benches/s3-compare.sh into
 # benches/results/s3-latest.md).
@@ -175,6 +176,10 @@ EOF
             python3 benches/vendor_style.py "$BASE" demo-client "$WORK/secret" "$WORK/report_ids" "$WORK/out"
           fresh; measure many "xargs -P8 curl" "$round" 0 \
             sh -c "xargs -P8 -n 32 curl -sS -H 'Authorization: Bearer $TOKEN' --output-dir '$WORK/out' --remote-name-all < '$WORK/urls'"
+          # The fair peer: the same, then one `sync`, so its files are on disk as ours are
+          # (ours fsyncs each file and its folder before the ledger row that names it).
+          fresh; measure many "xargs -P8 curl + sync" "$round" 0 \
+            sh -c "xargs -P8 -n 32 curl -sS -H 'Authorization: Bearer $TOKEN' --output-dir '$WORK/out' --remote-name-all < '$WORK/urls' && sync"
         done
       else
         say "scenario noop: the same $total items, all archived"

@@ -6,7 +6,8 @@
 //!   fsyncs it: a [`Staged`] file.
 //! - [`Archive::place`] (`place.rs`) puts a staged file at its archive path: fsync + link
 //!   or rename + folder fsync (invariant 1), never replacing anything and never leaving
-//!   the archive's real path.
+//!   the archive's real path. [`Archive::place_all`] (`place_all.rs`) places several at
+//!   once, each folder fsynced once for all of them (a pass's group commit).
 //! - `path.rs` holds the path rules: every part that came from the network is checked
 //!   against an allow-list (invariant 6).
 //! - The archive's own folders are its own (`folders.rs`): [`Archive::open`] refuses a
@@ -23,6 +24,7 @@ mod error;
 mod folders;
 mod path;
 mod place;
+mod place_all;
 mod stage;
 #[cfg(test)]
 mod tests;
@@ -122,48 +124,6 @@ impl Archive {
         .await?;
         guard.disarm();
         Ok(file)
-    }
-
-    /// [`Archive::place`] for several staged files at once: each folder they need is
-    /// fsynced once for all of them (`place.rs`). One result per file, in order; a file
-    /// that failed leaves no temp file behind.
-    pub async fn place_all(&self, staged: Vec<Staged>) -> Vec<Result<ArchivedFile, ArchiveError>> {
-        let mut results: Vec<Option<Result<ArchivedFile, ArchiveError>>> = Vec::new();
-        let mut waiting = Vec::new();
-        let mut to_place = Vec::new();
-        for Staged { file, temp, guard } in staged {
-            match self.resolve(&file.relative_path) {
-                Ok(final_path) => {
-                    to_place.push(place::ToPlace {
-                        temp,
-                        final_path,
-                        stored_bytes: file.stored_bytes,
-                        sha256: file.sha256.clone(),
-                    });
-                    waiting.push((results.len(), file, guard));
-                    results.push(None);
-                }
-                // The guard removes the temp file as it drops.
-                Err(e) => results.push(Some(Err(e))),
-            }
-        }
-        match place::place_files(to_place, &self.root).await {
-            Ok(placed) => {
-                for ((at, file, mut guard), done) in waiting.into_iter().zip(placed) {
-                    results[at] = Some(done.map(|()| {
-                        guard.disarm();
-                        file
-                    }));
-                }
-            }
-            Err(e) => {
-                let text = e.to_string();
-                for (at, _, _) in waiting {
-                    results[at] = Some(Err(ArchiveError::Writer(text.clone())));
-                }
-            }
-        }
-        results.into_iter().flatten().collect()
     }
 
     /// Moves the file (or whatever is) at `relative` to `.quarantine/<relative>.<UTC

@@ -2,7 +2,6 @@
 //! leaving the archive; moving what is in the way to the quarantine; the folder checks and
 //! fsyncs that make both durable and confined.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
@@ -66,65 +65,11 @@ fn place_file_blocking(
     Ok(())
 }
 
-/// One staged file for [`place_files`]: its temp path, final path, length and SHA-256.
-pub(super) struct ToPlace {
-    pub temp: PathBuf,
-    pub final_path: PathBuf,
-    pub stored_bytes: u64,
-    pub sha256: String,
-}
-
-/// [`place_file`] for several files at once (a pass's group commit): every file is put in
-/// place first, then each folder any of them needs is fsynced once, however many files it
-/// received. A file is done only when all of its folders were fsynced, so a caller that
-/// records the successes afterwards keeps invariant 2. One result per file, in order.
-pub(super) async fn place_files(
-    files: Vec<ToPlace>,
-    root: &Path,
-) -> Result<Vec<Result<(), ArchiveError>>, ArchiveError> {
-    let root = root.to_owned();
-    tokio::task::spawn_blocking(move || place_files_blocking(&files, &root))
-        .await
-        .map_err(|e| ArchiveError::Writer(e.to_string()))
-}
-
-fn place_files_blocking(files: &[ToPlace], root: &Path) -> Vec<Result<(), ArchiveError>> {
-    let linked: Vec<Result<Vec<PathBuf>, ArchiveError>> = files
-        .iter()
-        .map(|f| link_unsynced(&f.temp, &f.final_path, root, f.stored_bytes, &f.sha256))
-        .collect();
-    let folders: BTreeSet<PathBuf> = linked.iter().flatten().flatten().cloned().collect();
-    // A folder that cannot be fsynced fails every file that needed it, each with the cause.
-    let failed: BTreeMap<PathBuf, (io::ErrorKind, Option<i32>, String)> = folders
-        .into_iter()
-        .filter_map(|dir| {
-            sync_dir_io(&dir)
-                .err()
-                .map(|e| (dir, (e.kind(), e.raw_os_error(), e.to_string())))
-        })
-        .collect();
-    linked
-        .into_iter()
-        .map(|dirs| {
-            for dir in dirs? {
-                if let Some((kind, code, text)) = failed.get(&dir) {
-                    let e = code.map_or_else(
-                        || io::Error::new(*kind, text.clone()),
-                        io::Error::from_raw_os_error,
-                    );
-                    return Err(ArchiveError::io("fsync folder", &dir)(e));
-                }
-            }
-            Ok(())
-        })
-        .collect()
-}
-
 /// Puts the finished temp file at `final_path` as [`place_file`] does, without the folder
 /// fsyncs: returns the folders that must be fsynced for the file to be durable there (its
 /// folder, every folder it created and the first that existed, and a quarantine folder
 /// that received what was in the way).
-fn link_unsynced(
+pub(super) fn link_unsynced(
     temp: &Path,
     final_path: &Path,
     root: &Path,
@@ -398,7 +343,7 @@ fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
     sync_dir_io(dir).map_err(ArchiveError::io("fsync folder", dir))
 }
 
-fn sync_dir_io(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir_io(dir: &Path) -> io::Result<()> {
     std::fs::File::open(dir).and_then(|f| f.sync_all())
 }
 
