@@ -269,6 +269,7 @@ async fn a_second_daemon_with_another_ledger_on_the_same_archive_is_refused() {
     let app = two_items().await;
     let mut first = first_daemon(&app).await;
     let other_ledger = app.dir.path().join("state2").join("ledger.db");
+    std::fs::create_dir(app.dir.path().join("state2")).expect("its state dir");
     let config = second_config(&app, &other_ledger, &app.archive_dir);
 
     let text = refused(&config, "already writing the archive").await;
