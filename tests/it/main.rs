@@ -8,6 +8,7 @@ mod config;
 mod crash;
 mod deletions;
 mod faults;
+mod first_hour;
 mod hostile;
 mod ledger;
 mod logs;
