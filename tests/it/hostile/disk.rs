@@ -148,7 +148,10 @@ async fn an_untracked_file_at_an_items_final_path_survives_in_the_quarantine() {
     let (changed, same) = (&rows[0], &rows[1]);
 
     // The ledger is lost; one file at its path is someone else's, the other is ours.
-    std::fs::remove_dir_all(app.ledger_path.parent().expect("state dir")).expect("lose ledger");
+    let state = app.ledger_path.parent().expect("state dir");
+    std::fs::remove_dir_all(state).expect("lose ledger");
+    // The folder stays, as a state directory would: a missing one stops the start.
+    std::fs::create_dir(state).expect("empty state dir");
     std::fs::write(
         app.archive_dir.join(&changed.path),
         b"someone else's report",
