@@ -665,3 +665,22 @@ fn failure_backoff_moved_to_defaults_and_the_old_key_still_works_with_a_warning(
     let err = parse_err(&both);
     assert!(err.starts_with("http.failure_backoff: has moved"), "{err}");
 }
+
+#[test]
+fn the_origin_of_each_path_is_known_env_over_file_over_default() {
+    let text = format!("[archive]\ndir = \"/a\"\n{}", one_account(""));
+    let env: HashMap<String, String> = [(
+        "report_archiver__LEDGER__PATH".to_owned(),
+        "/l.db".to_owned(),
+    )]
+    .into();
+    let found = PathOrigins::find(&text, Some(&env));
+    assert_eq!(found.archive_dir, Origin::File);
+    assert_eq!(
+        found.ledger_path.to_string(),
+        "environment variable report_archiver__LEDGER__PATH"
+    );
+    let found = PathOrigins::find(&one_account(""), None);
+    assert_eq!(found.archive_dir, Origin::Default);
+    assert_eq!(found.ledger_path.to_string(), "built-in default");
+}
