@@ -23,8 +23,15 @@ pub async fn check_config(config_path: Option<&Path>, online: bool) -> Result<Ex
     }
     // Comments, so that what is printed stays a config file.
     let findings = locations::check(&config.settings).map_err(Failure::config)?;
+    // With a bucket the folder only stages downloads; the checks are the same.
+    let staging = if config.settings.archive.s3.is_some() {
+        " (the bucket's staging folder)"
+    } else {
+        ""
+    };
     for f in &findings {
-        println!("# {}: {} ({})", f.key, f.path.display(), f.state);
+        let role = if f.key == "archive.dir" { staging } else { "" };
+        println!("# {}{role}: {} ({})", f.key, f.path.display(), f.state);
     }
     if !online {
         return Ok(ExitCode::SUCCESS);

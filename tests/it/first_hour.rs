@@ -131,6 +131,18 @@ async fn a_ledger_in_a_missing_folder_is_an_error_naming_it_until_create_dirs_sa
     let (code, _, text) = run(&mut app.bin(&["once"]));
     assert_eq!(code, Some(0), "{text}");
     assert!(other.is_file(), "{text}");
+
+    // A path set by the environment says so.
+    let from_env = app.dir.path().join("state").join("env.db");
+    let (code, _, text) = run(app
+        .bin(&["once"])
+        .env("REPORT_ARCHIVER__LEDGER__PATH", &from_env));
+    assert_eq!(code, Some(0), "{text}");
+    let said = format!(
+        "ledger {} (environment variable REPORT_ARCHIVER__LEDGER__PATH)",
+        from_env.display()
+    );
+    assert!(text.contains(&said), "{said} not in:\n{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
