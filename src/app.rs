@@ -17,6 +17,7 @@ use crate::archive::{Archive, ArchiveError};
 use crate::config::{Account, Config};
 use crate::instance::{InstanceError, InstanceLock};
 use crate::ledger::{Ledger, LedgerError};
+use crate::locations::{self, LocationError};
 use crate::monitor::Monitor;
 use crate::notify::NotifyError;
 use crate::pass::{
@@ -56,6 +57,8 @@ pub enum AppError {
     Retention(#[from] RetentionError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Location(#[from] LocationError),
 }
 
 impl AppError {
@@ -66,6 +69,8 @@ impl AppError {
             Self::Store(e) => e.is_config(),
             // `.partial` or `.quarantine` is a link or a file: only the operator can fix it.
             Self::Archive(e) => e.is_config(),
+            // A path the config names cannot be used as it is: a typo, a file, permissions.
+            Self::Location(_) => true,
             _ => false,
         }
     }
@@ -352,7 +357,8 @@ async fn reconcile_at_start(ledger: &Ledger, store: &Store) -> Result<(), AppErr
     Ok(())
 }
 
-/// What every writing run opens first, in this order: the instance lock (before anything is
+/// What every writing run opens first, in this order: the places on disk (checked, and
+/// created as far as `[daemon] create_dirs` allows), the instance lock (before anything is
 /// touched: opening the archive clears `.partial/`, which would break a daemon already
 /// running on it; both the ledger and the archive, since one archive belongs to one daemon
 /// whichever ledger it was given), the store (a `.partial` or `.quarantine` that is not its
@@ -360,6 +366,9 @@ async fn reconcile_at_start(ledger: &Ledger, store: &Store) -> Result<(), AppErr
 /// start-up checks.
 pub async fn open_for_writing(config: &Config) -> Result<Opened, AppError> {
     let settings = &config.settings;
+    // Before the lock, which would create the ledger's folder: a missing one is a typo
+    // until the operator says otherwise.
+    locations::prepare(settings)?;
     let lock = InstanceLock::acquire(&settings.ledger.path, &settings.archive.dir)?;
     // Opened without the bucket first: the bucket's client needs the ledger.
     let folder = Archive::open(&settings.archive.dir, settings.archive.keep_compressed).await?;

@@ -23,6 +23,7 @@ pub mod health;
 pub mod inspect;
 pub mod instance;
 pub mod ledger;
+pub mod locations;
 pub mod metrics;
 pub mod monitor;
 pub mod notify;

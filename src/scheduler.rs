@@ -59,6 +59,7 @@ impl AccountRunner {
                 _ = async {
                     let report = run_pass(&runner.ctx).await;
                     runner.monitor.pass_finished(&report).await;
+                    runner.log_next_pass();
                 } => {}
                 _ = hard_stop.cancelled() => {
                     warn!(account = %runner.ctx.account.name, "pass stopped at the end of the shutdown grace period");
@@ -66,6 +67,42 @@ impl AccountRunner {
             }
         });
     }
+}
+
+impl AccountRunner {
+    /// Says when this account's next pass is due: a quiet log between passes is then
+    /// expected, not a daemon that has stopped.
+    fn log_next_pass(&self) {
+        if self.ctx.cancel.is_cancelled() {
+            return;
+        }
+        let account = &self.ctx.account;
+        match next_due(&account.schedule) {
+            Some(at) => info!(
+                account = %account.name,
+                next = %at,
+                "next pass due at {at} (cron {:?}, UTC)",
+                account.schedule
+            ),
+            None => warn!(
+                account = %account.name,
+                "cron {:?} names no future time: no further pass is due; fix the schedule",
+                account.schedule
+            ),
+        }
+    }
+}
+
+/// The next time `schedule` fires after now, as tokio-cron-scheduler reads it.
+fn next_due(schedule: &str) -> Option<String> {
+    let cron = croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(schedule)
+        .ok()?;
+    let at = cron.find_next_occurrence(&chrono::Utc::now(), false).ok()?;
+    Some(at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 /// Schedules every account and runs until `shutdown` resolves; then stops ticking, lets
@@ -113,7 +150,8 @@ pub async fn run_scheduled(
                 schedule: schedule.clone(),
                 source,
             })?;
-        info!(account = %account, schedule = %schedule, "account scheduled (cron, UTC)");
+        let next = next_due(&schedule).unwrap_or_else(|| "never".to_owned());
+        info!(account = %account, schedule = %schedule, next = %next, "account scheduled (cron, UTC)");
         runners.push(runner);
     }
     let mut scheduler = scheduler;

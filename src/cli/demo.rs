@@ -78,6 +78,9 @@ pub struct FakeCloudArgs {
     /// Write every download URL (one per line) to this file, for peers that fetch by URL
     #[arg(long)]
     pub urls_file: Option<PathBuf>,
+    /// Also write the config it prints (complete: archive, ledger, account) to this file
+    #[arg(long, value_name = "FILE")]
+    pub write_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -158,14 +161,20 @@ pub async fn serve_fake_cloud(
         std::fs::write(path, urls.concat())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
+    let config = fake_cloud_config(addr, &args.secret_file);
+    if let Some(path) = &args.write_config {
+        std::fs::write(path, &config)
+            .with_context(|| format!("cannot write the config to {}", path.display()))?;
+    }
     println!("fake cloud listening on http://{addr}");
-    println!("use it with:\n");
-    println!("[[accounts]]\nname = \"fake\"\nbase_url = \"http://{addr}\"");
-    println!("client_id = \"{}\"", FakeCloud::CLIENT_ID);
-    println!(
-        "client_secret_file = \"{}\"\n",
-        absolute(&args.secret_file).display()
-    );
+    match &args.write_config {
+        Some(path) => println!(
+            "config written to {}; it is this:\n",
+            absolute(path).display()
+        ),
+        None => println!("use it with this config (a complete file):\n"),
+    }
+    println!("{config}");
     if let Some(every) = args.add_every {
         let fake = fake.clone();
         let formats = args.formats.clone();
@@ -181,6 +190,25 @@ pub async fn serve_fake_cloud(
     fake.serve(listener, shutdown)
         .await
         .context("the fake cloud failed")
+}
+
+/// A config that works as is with the fake cloud at `addr`. Archive and ledger are
+/// relative paths, so they land in the folder `once` or `run` is started in (the test of a
+/// snippet is to run it in an empty folder); the secret file is absolute, since it stays
+/// where `fake-cloud` wrote it.
+pub fn fake_cloud_config(addr: SocketAddr, secret_file: &Path) -> String {
+    format!(
+        "# For `report-archiver fake-cloud` on {addr}. Relative paths are relative to the\n\
+         # folder report-archiver is started in; `once` logs the absolute ones it uses.\n\
+         [archive]\ndir = \"fake-archive\"\n\n\
+         [ledger]\npath = \"fake-ledger.db\"\n\n\
+         # The fake cloud is on this machine: no rate to be polite to.\n\
+         [http]\nrequests_per_second = 0\n\n\
+         [[accounts]]\nname = \"fake\"\nbase_url = \"http://{addr}\"\nclient_id = {client:?}\n\
+         client_secret_file = {secret:?}\n",
+        client = FakeCloud::CLIENT_ID,
+        secret = absolute(secret_file).display().to_string(),
+    )
 }
 
 /// One new stored item per format in every report that stores results.
@@ -215,8 +243,10 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<Vec<PassReport>> {
     let archive_dir = dir.join("demo-archive");
     let ledger_path = dir.join("demo-ledger.db");
     let toml = format!(
-        "# Written by `report-archiver demo`; try `report-archiver --config {config} ledger`-style\n\
-         # commands on it. The fake cloud it names is gone once the demo exits.\n\
+        "# Written by `report-archiver demo`; try `report-archiver --config {config} ledger stats`\n\
+         # and the other ledger and verify commands on it. The binary is target/release/report-archiver\n\
+         # after `cargo build --release` (or `cargo run --release --`), or on your PATH after\n\
+         # `cargo install --path .`. The fake cloud it names is gone once the demo exits.\n\
          [archive]\ndir = {archive:?}\n\n[ledger]\npath = {ledger:?}\n\n\
          # The fake cloud is this process: no rate to be polite to.\n\
          [http]\nrequests_per_second = 0\n\n\
@@ -247,7 +277,58 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<Vec<PassReport>> {
         ledger_path.display(),
         config_path.display()
     );
+    println!("\ntry next:");
+    for command in try_next(&args.dir) {
+        println!("  {command}");
+    }
     Ok(reports)
+}
+
+/// Three commands on what the demo left, written so that they work as printed from the
+/// folder the demo ran in: this very binary (by the name a shell finds it under, else its
+/// path) and the config as `--dir` named it.
+pub fn try_next(dir: &Path) -> [String; 3] {
+    let program = program_name();
+    let config = shell_word(&dir.join("demo.toml").display().to_string());
+    [
+        format!("{program} --config {config} ledger stats"),
+        format!("{program} --config {config} verify"),
+        format!("{program} --config {config} ledger list --format csv"),
+    ]
+}
+
+/// `report-archiver` when that name on `$PATH` is this binary; else this binary's path,
+/// relative to the working folder when it is below it (`target/release/report-archiver`).
+fn program_name() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(std::fs::canonicalize) else {
+        return "report-archiver".to_owned();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            std::fs::canonicalize(dir.join("report-archiver")).is_ok_and(|found| found == exe)
+        })
+    });
+    if on_path {
+        return "report-archiver".to_owned();
+    }
+    let cwd = std::env::current_dir().and_then(std::fs::canonicalize);
+    let shown = match cwd.as_ref().map(|cwd| exe.strip_prefix(cwd)) {
+        Ok(Ok(relative)) => format!("./{}", relative.display()),
+        _ => exe.display().to_string(),
+    };
+    shell_word(&shown)
+}
+
+/// `word` quoted for a POSIX shell when it holds anything but plain path characters.
+fn shell_word(word: &str) -> String {
+    let plain = word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ':'));
+    if plain && !word.is_empty() {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 fn write_secret(path: &Path) -> anyhow::Result<()> {

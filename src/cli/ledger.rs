@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use super::failure::Failure;
 use super::output::{emit, emit_json};
-use super::setup::{Location, read_ledger, resolve};
+use super::setup::{Location, read_ledger, resolve_ledger};
 use crate::inspect::{self, ExportFormat, RowFilter};
 
 #[derive(Debug, clap::Subcommand)]
@@ -43,9 +43,9 @@ pub async fn ledger(
     location: &Location,
     command: LedgerCommand,
 ) -> Result<ExitCode, Failure> {
-    let place = resolve(config_path, location)?;
+    let ledger = resolve_ledger(config_path, location)?;
     let exporting = matches!(command, LedgerCommand::Export { .. });
-    let (rows, objects) = read_ledger(&place.ledger, exporting).await?;
+    let (rows, objects) = read_ledger(&ledger, exporting).await?;
     match command {
         LedgerCommand::List {
             account,

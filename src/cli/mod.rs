@@ -1,6 +1,6 @@
 //! The command line: clap definitions and dispatch.
 //!
-//! Each command's handler is a module here (`service`, `demo`, `reports`, `report_admin`,
+//! Each command's handler is a module here (`service`, `check`, `demo`, `reports`, `report_admin`,
 //! `ledger`, `verify`, `prune`, `docs`). What they share sits below them, in `failure`, `setup` and `output`:
 //! handlers import from there, never from this dispatcher, so nothing but the binary
 //! depends on the top.
@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+pub mod check;
 pub mod demo;
 pub mod docs;
 pub mod failure;
@@ -52,6 +53,9 @@ pub enum Command {
         /// Wait for the first cron tick instead of passing once at start
         #[arg(long)]
         no_initial_pass: bool,
+        /// Create missing parent folders of archive.dir and ledger.path (as [daemon] create_dirs)
+        #[arg(long)]
+        create_dirs: bool,
     },
     /// One pass for every account, then exit: 0 all archived, 1 something failed
     Once {
@@ -61,9 +65,17 @@ pub enum Command {
         /// Only this account
         #[arg(long)]
         account: Option<String>,
+        /// Create missing parent folders of archive.dir and ledger.path (as [daemon] create_dirs)
+        #[arg(long)]
+        create_dirs: bool,
     },
-    /// Load and validate the config, then print the effective settings (secrets masked)
-    CheckConfig,
+    /// Load and validate the config, print the effective settings (secrets masked), check
+    /// the archive and ledger paths; 0 good, 2 config or path wrong, 1 an account failed
+    CheckConfig {
+        /// Also get a token per account and count the reports it sees (asks the cloud)
+        #[arg(long)]
+        online: bool,
+    },
     /// Serve the built-in fake cloud API on loopback, to try the daemon without an account
     FakeCloud(demo::FakeCloudArgs),
     /// Archive from a built-in fake cloud into ./demo-archive (config written to ./demo.toml)
@@ -131,11 +143,16 @@ pub enum Command {
 pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
     let config_path = cli.config.as_deref();
     match cli.command {
-        Command::Run { no_initial_pass } => service::run(config_path, !no_initial_pass).await,
-        Command::Once { dry_run, account } => {
-            service::once(config_path, dry_run, account.as_deref()).await
-        }
-        Command::CheckConfig => service::check_config(config_path),
+        Command::Run {
+            no_initial_pass,
+            create_dirs,
+        } => service::run(config_path, !no_initial_pass, create_dirs).await,
+        Command::Once {
+            dry_run,
+            account,
+            create_dirs,
+        } => service::once(config_path, dry_run, account.as_deref(), create_dirs).await,
+        Command::CheckConfig { online } => check::check_config(config_path, online).await,
         Command::FakeCloud(args) => demo::fake_cloud(args).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Health { url, timeout } => service::health(&url, timeout).await,

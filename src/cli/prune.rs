@@ -23,6 +23,10 @@ pub async fn prune(
 ) -> Result<ExitCode, Failure> {
     let config = load(config_path)?;
     let Some(keep) = config.settings.archive.keep else {
+        if dry_run {
+            // Asked what would go: nothing, and that is an answer, not an error.
+            return nothing_to_prune(json);
+        }
         return Err(Failure::config(anyhow::anyhow!(
             "archive.keep is not set, so nothing is ever pruned; set e.g. keep = \"7y\" under [archive]"
         )));
@@ -73,4 +77,20 @@ pub async fn prune(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `prune --dry-run` without `[archive] keep`: nothing would be deleted, and why.
+fn nothing_to_prune(json: bool) -> Result<ExitCode, Failure> {
+    if json {
+        emit_json(&retention::PruneReport {
+            cutoff: "none: archive.keep is not set".to_owned(),
+            dry_run: true,
+            ..retention::PruneReport::default()
+        })?;
+    } else {
+        emit(
+            "nothing to prune: archive.keep is not set, so every file is kept; set e.g. keep = \"7y\" under [archive] to prune\n",
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

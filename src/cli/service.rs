@@ -1,5 +1,5 @@
 //! The service commands: `run` (the scheduler until a stop signal), `once` (one pass, or
-//! its plan with `--dry-run`), `check-config` and `health` (probe a running daemon).
+//! its plan with `--dry-run`) and `health` (probe a running daemon).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,15 +9,20 @@ use anyhow::Context;
 
 use super::failure::Failure;
 use super::output::{exit_code, render_summary};
-use super::setup::{build_daemon, load, shutdown_signal};
+use super::setup::{announce_paths, build_daemon, load, shutdown_signal};
 use crate::app::{Daemon, Mode};
+use crate::config::Config;
 use crate::pass::PassReport;
 use crate::progress::Progress;
 use crate::server;
 use crate::untrusted::cell;
 
-pub async fn run(config_path: Option<&Path>, run_at_start: bool) -> Result<ExitCode, Failure> {
-    let config = load(config_path)?;
+pub async fn run(
+    config_path: Option<&Path>,
+    run_at_start: bool,
+    create_dirs: bool,
+) -> Result<ExitCode, Failure> {
+    let config = load_to_write(config_path, create_dirs)?;
     let shutdown = shutdown_signal();
     let daemon = Daemon::build(config, Mode::Service)
         .await
@@ -38,8 +43,9 @@ pub async fn once(
     config_path: Option<&Path>,
     dry_run: bool,
     account: Option<&str>,
+    create_dirs: bool,
 ) -> Result<ExitCode, Failure> {
-    let config = load(config_path)?;
+    let config = load_to_write(config_path, create_dirs)?;
     let mode = if dry_run { Mode::DryRun } else { Mode::Archive };
     let mut daemon = build_daemon(config, mode, account).await?;
     let progress = if dry_run {
@@ -59,19 +65,28 @@ pub async fn once(
     Ok(exit_code(&reports))
 }
 
-/// Prints the effective settings, secrets masked.
-pub fn check_config(config_path: Option<&Path>) -> Result<ExitCode, Failure> {
-    let config = load(config_path)?;
-    let toml = config.effective_toml();
-    print!("{toml}");
-    if !toml.ends_with('\n') {
-        println!();
-    }
-    Ok(ExitCode::SUCCESS)
+/// The config of a command that archives, `--create-dirs` folded in; the paths it names
+/// (and where they came from) logged before anything is opened.
+fn load_to_write(config_path: Option<&Path>, create_dirs: bool) -> Result<Config, Failure> {
+    let mut config = load(config_path)?;
+    config.settings.daemon.create_dirs |= create_dirs;
+    announce_paths(&config, config_path);
+    Ok(config)
 }
 
 /// Exit 0 when the daemon at `url` says it is healthy, 1 when not; prints what it said.
 pub async fn health(url: &str, timeout: Duration) -> Result<ExitCode, Failure> {
+    // A URL that cannot be one is the caller's mistake (exit 2), not an unhealthy daemon.
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.has_host() => {}
+        Ok(_) => {
+            return Err(bad_health_url(
+                url,
+                "it is not http:// or https:// with a host",
+            ));
+        }
+        Err(e) => return Err(bad_health_url(url, &e.to_string())),
+    }
     let (healthy, body) = server::probe(url, timeout)
         .await
         .with_context(|| format!("cannot probe {url}"))
@@ -82,6 +97,13 @@ pub async fn health(url: &str, timeout: Duration) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn bad_health_url(url: &str, why: &str) -> Failure {
+    Failure::config(anyhow::anyhow!(
+        "--url {}: not a URL to probe ({why}); write it like http://127.0.0.1:9754/healthz",
+        cell(url)
+    ))
 }
 
 fn render_plan(reports: &[PassReport]) -> String {

@@ -10,6 +10,7 @@ use super::failure::Failure;
 use crate::app::{Daemon, Mode};
 use crate::config::{self, Config, LogFormat};
 use crate::ledger::{ArchivedRow, Ledger, ObjectRef};
+use crate::locations;
 use crate::telemetry;
 
 /// Loads the config named by `--config`, `$REPORT_ARCHIVER_CONFIG` or the default path,
@@ -26,6 +27,44 @@ pub fn load(path: Option<&Path>) -> Result<Config, Failure> {
     Ok(config)
 }
 
+/// The variable `--config` is also read from (clap's `env`).
+const CONFIG_ENV: &str = "REPORT_ARCHIVER_CONFIG";
+
+/// Logs what `run` and `once` work on, and where each path came from: nothing is used
+/// silently (a snippet without `[archive]` once archived into /var/lib without a word).
+pub fn announce_paths(config: &Config, given: Option<&Path>) {
+    let config_from = match given {
+        None => "built-in default",
+        Some(path) if std::env::var_os(CONFIG_ENV).is_some_and(|v| Path::new(&v) == path) => {
+            "environment variable REPORT_ARCHIVER_CONFIG"
+        }
+        Some(_) => "--config",
+    };
+    let settings = &config.settings;
+    let config_path = config
+        .source
+        .as_deref()
+        .map(locations::absolute)
+        .unwrap_or_default();
+    let archive = locations::absolute(&settings.archive.dir);
+    let ledger = locations::absolute(&settings.ledger.path);
+    let archive_role = match &settings.archive.s3 {
+        Some(s3) => format!("bucket s3://{}/{}, staging folder", s3.bucket, s3.prefix),
+        None => "archive".to_owned(),
+    };
+    tracing::info!(
+        config = %config_path.display(),
+        archive = %archive.display(),
+        ledger = %ledger.display(),
+        "using config {} ({config_from}); {archive_role} {} ({}); ledger {} ({})",
+        config_path.display(),
+        archive.display(),
+        config.origins.archive_dir,
+        ledger.display(),
+        config.origins.ledger_path,
+    );
+}
+
 pub fn start_telemetry(format: LogFormat, level: &str) {
     if let Err(e) = telemetry::init(format, level) {
         eprintln!("warning: logging could not be set up: {e}");
@@ -35,8 +74,8 @@ pub fn start_telemetry(format: LogFormat, level: &str) {
 /// Where an archive is when it is not where the config says (a copy, a restore).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Location {
-    /// Ledger file to read instead of the config's `ledger.path` (needs --archive)
-    #[arg(long, global = true, value_name = "PATH", requires = "archive")]
+    /// Ledger file to read instead of the config's `ledger.path` (verify also needs --archive)
+    #[arg(long, global = true, value_name = "PATH")]
     pub ledger: Option<PathBuf>,
     /// Archive folder to read instead of the config's `archive.dir` (needs --ledger)
     #[arg(long, global = true, value_name = "DIR", requires = "ledger")]
@@ -54,13 +93,21 @@ pub(super) fn resolve(
     config_path: Option<&Path>,
     location: &Location,
 ) -> Result<Resolved, Failure> {
-    if let (Some(ledger), Some(archive)) = (&location.ledger, &location.archive) {
-        start_telemetry(LogFormat::Auto, "warn");
-        return Ok(Resolved {
-            ledger: ledger.clone(),
-            archive: archive.clone(),
-            config: None,
-        });
+    match (&location.ledger, &location.archive) {
+        (Some(ledger), Some(archive)) => {
+            start_telemetry(LogFormat::Auto, "warn");
+            return Ok(Resolved {
+                ledger: ledger.clone(),
+                archive: archive.clone(),
+                config: None,
+            });
+        }
+        (Some(_), None) => {
+            return Err(Failure::config(anyhow::anyhow!(
+                "--ledger needs --archive DIR here: this command reads the archived files too (ledger list, stats and export need only --ledger)"
+            )));
+        }
+        _ => {}
     }
     let config = load(config_path)?;
     Ok(Resolved {
@@ -68,6 +115,19 @@ pub(super) fn resolve(
         archive: config.settings.archive.dir.clone(),
         config: Some(config),
     })
+}
+
+/// The ledger a `ledger …` command reads: `--ledger` alone needs no archive and no config
+/// (the rows are all it reads); else the config's.
+pub(super) fn resolve_ledger(
+    config_path: Option<&Path>,
+    location: &Location,
+) -> Result<PathBuf, Failure> {
+    if let Some(ledger) = &location.ledger {
+        start_telemetry(LogFormat::Auto, "warn");
+        return Ok(ledger.clone());
+    }
+    Ok(load(config_path)?.settings.ledger.path)
 }
 
 /// The live rows, and with `objects` the S3 object references by path.

@@ -28,6 +28,7 @@ mod byte_size;
 mod effective;
 mod http;
 mod keep;
+mod origin;
 mod parse_error;
 mod s3;
 mod secret;
@@ -39,6 +40,7 @@ mod validate;
 
 pub use http::{HttpOptions, HttpSettings};
 pub use keep::{Keep, KeepError};
+pub use origin::{Origin, PathOrigins};
 use parse_error::describe_parse_error;
 pub use s3::{LockMode, MIN_PART_SIZE, ObjectLock, S3Keys, S3Settings};
 use s3::{resolve_s3_keys, validate_s3};
@@ -78,6 +80,8 @@ pub struct Config {
     /// The `[archive.s3]` access keys when the config names them; `None` with `[archive.s3]`
     /// set means the `AWS_*` environment chain.
     pub s3_keys: Option<S3Keys>,
+    /// Where `archive.dir` and `ledger.path` came from, for the start-up log.
+    pub origins: PathOrigins,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -222,12 +226,14 @@ fn build(
         .map(|(i, raw)| resolve_account(i, raw, &settings.defaults, backoff, lookup, &mut warnings))
         .collect::<Result<_, _>>()?;
     register_secrets(&settings, &accounts, s3_keys.as_ref(), lookup);
+    let origins = PathOrigins::find(text, overrides);
     Ok(Config {
         settings,
         accounts,
         source: None,
         warnings,
         s3_keys,
+        origins,
     })
 }
 

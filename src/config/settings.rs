@@ -90,6 +90,11 @@ pub struct DaemonSettings {
     /// How long in-flight downloads may finish after SIGTERM. Default 30 seconds.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Create the archive's and the ledger's missing parent folders (as `run`/`once`
+    /// `--create-dirs`). Default false: a parent that does not exist is a typo until the
+    /// operator says otherwise; the archive folder and the ledger file themselves are
+    /// always created.
+    pub create_dirs: bool,
 }
 
 /// `[log]`: how and how much to log (to stderr).
@@ -239,6 +244,7 @@ impl Default for DaemonSettings {
     fn default() -> Self {
         Self {
             shutdown_grace: Duration::from_secs(30),
+            create_dirs: false,
         }
     }
 }

@@ -113,6 +113,24 @@ fn a_bad_cron_names_the_account_key() {
         err.starts_with("accounts[0].schedule: invalid cron schedule"),
         "{err}"
     );
+    assert!(err.contains("hour field: 25 is out of range 0-23"), "{err}");
+}
+
+#[test]
+fn a_bad_cron_field_is_named_whatever_is_wrong_with_it() {
+    for (schedule, says) in [
+        ("0 0 0 1 13 *", "month field: 13 is out of range 1-12"),
+        ("0 61 * * * *", "minute field: 61 is out of range 0-59"),
+        ("0 0 1-24 * * *", "hour field: 24 is out of range 0-23"),
+        ("0 0 0 0 * *", "day-of-month field: 0 is out of range 1-31"),
+        ("0 0 x * * *", "hour field \"x\""),
+    ] {
+        let err = parse_err(&one_account(&format!("schedule = {schedule:?}")));
+        assert!(err.contains(says), "{schedule}: {err}");
+    }
+    // A step is not a value: */90 seconds is the parser's to judge, not a range error.
+    let fine = parse_str(&one_account("schedule = \"*/30 */5 * * * *\""));
+    assert!(fine.is_ok());
 }
 
 #[test]
@@ -646,4 +664,23 @@ fn failure_backoff_moved_to_defaults_and_the_old_key_still_works_with_a_warning(
     );
     let err = parse_err(&both);
     assert!(err.starts_with("http.failure_backoff: has moved"), "{err}");
+}
+
+#[test]
+fn the_origin_of_each_path_is_known_env_over_file_over_default() {
+    let text = format!("[archive]\ndir = \"/a\"\n{}", one_account(""));
+    let env: HashMap<String, String> = [(
+        "report_archiver__LEDGER__PATH".to_owned(),
+        "/l.db".to_owned(),
+    )]
+    .into();
+    let found = PathOrigins::find(&text, Some(&env));
+    assert_eq!(found.archive_dir, Origin::File);
+    assert_eq!(
+        found.ledger_path.to_string(),
+        "environment variable report_archiver__LEDGER__PATH"
+    );
+    let found = PathOrigins::find(&one_account(""), None);
+    assert_eq!(found.archive_dir, Origin::Default);
+    assert_eq!(found.ledger_path.to_string(), "built-in default");
 }

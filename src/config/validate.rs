@@ -301,16 +301,67 @@ pub(super) fn check_schedule(key: &str, schedule: &str) -> Result<(), ConfigErro
             } else {
                 format!("{CRON_HINT}, with an optional 7th year field; times are UTC")
             };
-            let reason = e.to_string();
+            // The parser's own words name a position, not a field: say which field it is.
+            let reason = cron_field_problem(schedule)
+                .unwrap_or_else(|| e.to_string().trim_end_matches('.').to_owned());
             Err(invalid(
                 key,
-                format!(
-                    "invalid cron schedule {schedule:?} ({}); {hint}",
-                    reason.trim_end_matches('.')
-                ),
+                format!("invalid cron schedule {schedule:?} ({reason}); {hint}"),
             ))
         }
     }
+}
+
+/// The six (or seven) cron fields in order, with the range of plain numbers in each.
+const CRON_FIELDS: [(&str, u32, u32); 7] = [
+    ("second", 0, 59),
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day-of-month", 1, 31),
+    ("month", 1, 12),
+    ("day-of-week", 0, 7),
+    ("year", 1, 9999),
+];
+
+/// Which field of a 6- or 7-field schedule is wrong, in the operator's terms: a number out
+/// of its range ("hour field: 25 is out of range 0-23"), else the first field the parser
+/// refuses on its own. `None` when the fields cannot be told apart (wrong count).
+fn cron_field_problem(schedule: &str) -> Option<String> {
+    let fields: Vec<&str> = schedule.split_whitespace().collect();
+    if !(6..=7).contains(&fields.len()) {
+        return None;
+    }
+    for (field, (name, low, high)) in fields.iter().zip(CRON_FIELDS) {
+        // `a-b/step,c`: the numbers before any `/` are values; a step is not.
+        let values = field
+            .split(',')
+            .flat_map(|item| item.split('/').next().unwrap_or("").split('-'));
+        for value in values {
+            if let Ok(n) = value.parse::<u64>()
+                && !(u64::from(low)..=u64::from(high)).contains(&n)
+            {
+                return Some(format!("{name} field: {n} is out of range {low}-{high}"));
+            }
+        }
+    }
+    let parser = CronParser::builder()
+        .seconds(Seconds::Required)
+        .dom_and_dow(true)
+        .build();
+    for (i, field) in fields.iter().enumerate() {
+        let alone: Vec<&str> = (0..fields.len())
+            .map(|j| if j == i { *field } else { "*" })
+            .collect();
+        if let Err(e) = parser.parse(&alone.join(" ")) {
+            let reason = e.to_string();
+            return Some(format!(
+                "{} field {field:?}: {}",
+                CRON_FIELDS[i].0,
+                reason.trim_end_matches('.')
+            ));
+        }
+    }
+    None
 }
 
 pub(super) fn check_concurrency(key: &str, value: usize) -> Result<(), ConfigError> {

@@ -8,6 +8,7 @@ mod config;
 mod crash;
 mod deletions;
 mod faults;
+mod first_hour;
 mod group_commit;
 mod hostile;
 mod ledger;

@@ -69,6 +69,8 @@ async fn run_archives_items_the_cloud_adds_and_exits_0_on_sigterm_without_partia
     let rows = app.ledger_rows().await;
     assert_eq!(rows.len(), 2);
     assert!(stderr.contains("stopped"), "{stderr}");
+    // After each pass the log says when the next is due, so a quiet log is no mystery.
+    assert!(stderr.contains("next pass due at "), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,6 +66,9 @@ pub async fn spawn_app_with(fake: FakeCloud, options: Options) -> TestApp {
         dir,
         revived: None,
     };
+    // As a service manager would (StateDirectory=): the daemon creates no parent folder
+    // unless told to.
+    std::fs::create_dir(app.dir.path().join("state")).expect("state dir");
     let secret = app.dir.path().join("secret");
     std::fs::write(&secret, FakeCloud::CLIENT_SECRET).expect("secret");
     // As an operator should keep it; a looser mode is logged as a warning.

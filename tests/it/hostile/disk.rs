@@ -148,7 +148,10 @@ async fn an_untracked_file_at_an_items_final_path_survives_in_the_quarantine() {
     let (changed, same) = (&rows[0], &rows[1]);
 
     // The ledger is lost; one file at its path is someone else's, the other is ours.
-    std::fs::remove_dir_all(app.ledger_path.parent().expect("state dir")).expect("lose ledger");
+    let state = app.ledger_path.parent().expect("state dir");
+    std::fs::remove_dir_all(state).expect("lose ledger");
+    // The folder stays, as a state directory would: a missing one stops the start.
+    std::fs::create_dir(state).expect("empty state dir");
     std::fs::write(
         app.archive_dir.join(&changed.path),
         b"someone else's report",
@@ -269,6 +272,7 @@ async fn a_second_daemon_with_another_ledger_on_the_same_archive_is_refused() {
     let app = two_items().await;
     let mut first = first_daemon(&app).await;
     let other_ledger = app.dir.path().join("state2").join("ledger.db");
+    std::fs::create_dir(app.dir.path().join("state2")).expect("its state dir");
     let config = second_config(&app, &other_ledger, &app.archive_dir);
 
     let text = refused(&config, "already writing the archive").await;
