@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use report_archiver::fake_cloud::{FakeCloud, FakeReport, FakeStatus, FakeStored};
 
-use crate::support::{Options, spawn_app_with};
+use crate::support::{Options, TestApp, spawn_app_with};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -357,49 +357,9 @@ where
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_real_prometheus_finds_every_metric_the_alert_rules_and_the_dashboard_use() {
-    let Some((prometheus, promtool_bin)) = tools() else {
-        return;
-    };
-    promtool(&promtool_bin, &["check", "rules", "alerts.yaml"], None);
-    promtool(&promtool_bin, &["test", "rules", "alerts.test.yaml"], None);
-
-    // Something of each kind: archived, in progress (pending), failed in the cloud.
-    let fake = FakeCloud::new();
-    let report = fake.add_report(FakeReport::new(&["csv"]));
-    fake.add_stored(&report, FakeStored::new("csv", b"a\n1\n".to_vec()));
-    let waiting = FakeStored::new("csv", b"a\n2\n".to_vec()).status(FakeStatus::InProgress);
-    fake.add_stored(&report, waiting);
-    let failed = FakeStored::new("csv", b"a\n3\n".to_vec()).status(FakeStatus::Failed);
-    fake.add_stored(&report, failed);
-    let daemon_port = free_port();
-    let options = Options {
-        schedule: Some("*/2 * * * * *".into()),
-        extra_sections: format!("[server]\nlisten = \"127.0.0.1:{daemon_port}\"\n"),
-        ..Options::default()
-    };
-    let app = spawn_app_with(fake, options).await;
-    let daemon_log = std::fs::File::create(app.dir.path().join("run.log")).expect("log");
-    let _daemon = Running(
-        app.bin(&["run"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(daemon_log))
-            .spawn()
-            .expect("run starts"),
-    );
-    let (_prometheus, base) = start_prometheus(&prometheus, app.dir.path(), daemon_port);
-    let log = app.dir.path().join("prometheus.log");
-
-    let scrapes = "sum_over_time(up{job=\"report-archiver\"}[5m]) >= 2";
-    wait_for("two successful scrapes", &log, || async {
-        match query(&base, scrapes).await? {
-            series if series.is_empty() => Err("fewer so far".to_owned()),
-            _ => Ok(()),
-        }
-    })
-    .await;
-
+/// The metric names of the alert rules and of the dashboard's queries, then the queries
+/// themselves; and how many alerts the rule file has.
+fn expressions_to_check() -> (Vec<String>, usize) {
     let rules = std::fs::read_to_string(deploy("prometheus/alerts.yaml")).expect("alerts.yaml");
     let alerts = rules.matches("- alert:").count();
     let rule_metrics: BTreeSet<String> = rule_exprs(&rules)
@@ -417,6 +377,58 @@ async fn a_real_prometheus_finds_every_metric_the_alert_rules_and_the_dashboard_
         panel_queries.iter().flat_map(|e| metric_names(e)).collect();
     let mut exprs: Vec<String> = rule_metrics.union(&dashboard_metrics).cloned().collect();
     exprs.extend(panel_queries);
+    (exprs, alerts)
+}
+
+/// `report-archiver run` (a pass every 2 s, `/metrics` on a free port) against a fake cloud
+/// with an item of each kind: archived, in progress (pending), failed in the cloud.
+async fn start_daemon() -> (TestApp, Running, u16) {
+    let fake = FakeCloud::new();
+    let report = fake.add_report(FakeReport::new(&["csv"]));
+    fake.add_stored(&report, FakeStored::new("csv", b"a\n1\n".to_vec()));
+    let waiting = FakeStored::new("csv", b"a\n2\n".to_vec()).status(FakeStatus::InProgress);
+    fake.add_stored(&report, waiting);
+    let failed = FakeStored::new("csv", b"a\n3\n".to_vec()).status(FakeStatus::Failed);
+    fake.add_stored(&report, failed);
+    let port = free_port();
+    let options = Options {
+        schedule: Some("*/2 * * * * *".into()),
+        extra_sections: format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+        ..Options::default()
+    };
+    let app = spawn_app_with(fake, options).await;
+    let log = std::fs::File::create(app.dir.path().join("run.log")).expect("log");
+    let daemon = Running(
+        app.bin(&["run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("run starts"),
+    );
+    (app, daemon, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_finds_every_metric_the_alert_rules_and_the_dashboard_use() {
+    let Some((prometheus, promtool_bin)) = tools() else {
+        return;
+    };
+    promtool(&promtool_bin, &["check", "rules", "alerts.yaml"], None);
+    promtool(&promtool_bin, &["test", "rules", "alerts.test.yaml"], None);
+    let (exprs, alerts) = expressions_to_check();
+
+    let (app, _daemon, daemon_port) = start_daemon().await;
+    let (_prometheus, base) = start_prometheus(&prometheus, app.dir.path(), daemon_port);
+    let log = app.dir.path().join("prometheus.log");
+
+    let scrapes = "sum_over_time(up{job=\"report-archiver\"}[5m]) >= 2";
+    wait_for("two successful scrapes", &log, || async {
+        match query(&base, scrapes).await? {
+            series if series.is_empty() => Err("fewer so far".to_owned()),
+            _ => Ok(()),
+        }
+    })
+    .await;
 
     // The daemon's first pass, then a second scrape of its results: polled, not slept.
     wait_for("every metric and query to return series", &log, || async {
@@ -437,6 +449,9 @@ async fn a_real_prometheus_finds_every_metric_the_alert_rules_and_the_dashboard_
         unhealthy.is_empty(),
         "rules failing to evaluate: {unhealthy:?}"
     );
+    // The check is not vacuous: a metric the daemon does not export is found empty.
+    let missing = vec!["report_archiver_not_exported".to_owned()];
+    assert_eq!(empty_queries(&base, &missing).await.len(), 1);
 
     let scrape = reqwest::get(format!("http://127.0.0.1:{daemon_port}/metrics"))
         .await
