@@ -48,10 +48,10 @@ fn on_path(name: &str) -> Option<PathBuf> {
 
 /// (prometheus, promtool), or `None` when the test is skipped.
 fn tools() -> Option<(PathBuf, PathBuf)> {
-    let find = |var: &str, name: &str| {
-        std::env::var_os(var)
-            .map(PathBuf::from)
-            .or_else(|| on_path(name))
+    // A variable naming no file counts as missing, so that the message below says why.
+    let find = |var: &str, name: &str| match std::env::var_os(var) {
+        Some(path) => Some(PathBuf::from(path)).filter(|p| p.is_file()),
+        None => on_path(name),
     };
     if let (Some(prometheus), Some(promtool)) = (
         find("PROMETHEUS", "prometheus"),
