@@ -135,21 +135,22 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl Into
     }
 }
 
-/// The filesystem's space, off the async threads (a hung network mount blocks statvfs);
-/// `None`, logged, when it cannot be read.
+/// How long a scrape waits for `statvfs`: well inside Prometheus's 10 s scrape timeout.
+const STATVFS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The filesystem's space, off the async threads and bounded in time (a hung network mount
+/// blocks statvfs, and the scrape must still answer); `None`, logged, when it cannot be read.
 async fn read_space(path: PathBuf) -> Option<FilesystemSpace> {
     let shown = path.display().to_string();
-    match tokio::task::spawn_blocking(move || filesystem_space(&path)).await {
-        Ok(Ok(space)) => Some(space),
-        Ok(Err(e)) => {
-            tracing::warn!(path = %shown, error.message = %e, "cannot read the free space for /metrics; is the path still there?");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(path = %shown, error.message = %e, "cannot read the free space for /metrics");
-            None
-        }
-    }
+    let task = tokio::task::spawn_blocking(move || filesystem_space(&path));
+    let why = match tokio::time::timeout(STATVFS_TIMEOUT, task).await {
+        Ok(Ok(Ok(space))) => return Some(space),
+        Ok(Ok(Err(e))) => e.to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {STATVFS_TIMEOUT:?} (a hung network mount?)"),
+    };
+    tracing::warn!(path = %shown, error.message = %why, "cannot read the free space for /metrics; is the path still there and its filesystem mounted?");
+    None
 }
 
 #[cfg(target_os = "linux")]
@@ -187,4 +188,17 @@ pub async fn probe(url: &str, timeout: Duration) -> Result<(bool, String), reqwe
     }
     body.truncate(64 * 1024);
     Ok((healthy, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn free_space_is_read_for_a_folder_and_none_for_a_missing_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let space = read_space(dir.path().to_owned()).await.unwrap();
+        assert!(space.size_bytes > 0 && space.avail_bytes <= space.size_bytes);
+        assert_eq!(read_space(dir.path().join("missing")).await, None);
+    }
 }
