@@ -4,7 +4,7 @@
 //! - `GET /healthz`: 200 with a JSON [`HealthReport`] when healthy, else 503 with the same
 //!   body, whose `reasons` say why (see `health.rs` for the rule).
 //! - `GET /metrics`: OpenMetrics text when the scraper asks for it (Prometheus does), else
-//!   the classic text format (see `metrics.rs`). What a pass does not tell is read at scrape
+//!   the classic text format (see `metrics/`). What a pass does not tell is read at scrape
 //!   time: the ledger's row count and newest row, each account's last progress, and the
 //!   free space of the archive's and the ledger's filesystems.
 //! - [`probe`]: the client side, for `report-archiver health` (a Docker `HEALTHCHECK`
@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::health::HealthReport;
 use crate::ledger::Ledger;
-use crate::metrics::{CLASSIC_CONTENT_TYPE, CONTENT_TYPE, FilesystemSpace};
+use crate::metrics::{CLASSIC_CONTENT_TYPE, CONTENT_TYPE, FilesystemSpace, Metrics};
 use crate::monitor::Monitor;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,21 +99,12 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<HealthRepor
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
     let metrics = &state.monitor.metrics;
+    let progress = state.monitor.health.last_progress();
+    metrics.set_last_progress(&progress);
     if let Some(ledger) = &state.ledger {
-        match ledger.archived_count().await {
-            Ok(rows) => metrics.set_ledger_rows(rows),
-            Err(e) => {
-                tracing::warn!(error.message = %e, "cannot count the ledger rows for /metrics")
-            }
-        }
-        match ledger.newest_row_at().await {
-            Ok(at) => metrics.set_ledger_newest_row(at.map(|at| at.timestamp())),
-            Err(e) => {
-                tracing::warn!(error.message = %e, "cannot read the newest ledger row for /metrics")
-            }
-        }
+        let accounts: Vec<&str> = progress.iter().map(|(a, _)| a.as_str()).collect();
+        read_ledger(metrics, ledger, &accounts).await;
     }
-    metrics.set_last_progress(&state.monitor.health.last_progress());
     for volume in &state.volumes {
         let space = read_space(volume.path.clone()).await;
         metrics.set_filesystem(volume.name, &volume.path.to_string_lossy(), space);
@@ -132,6 +123,40 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl Into
             [(header::CONTENT_TYPE, CLASSIC_CONTENT_TYPE)],
             metrics.render_classic(),
         )
+    }
+}
+
+/// The gauges read from the ledger at each scrape; a query that fails is logged and its
+/// gauge keeps its last value.
+async fn read_ledger(metrics: &Metrics, ledger: &Ledger, accounts: &[&str]) {
+    match ledger.archived_count().await {
+        Ok(rows) => metrics.set_ledger_rows(rows),
+        Err(e) => tracing::warn!(error.message = %e, "cannot count the ledger rows for /metrics"),
+    }
+    match ledger.newest_row_at().await {
+        Ok(at) => metrics.set_ledger_newest_row(at.map(|at| at.timestamp())),
+        Err(e) => {
+            tracing::warn!(error.message = %e, "cannot read the newest ledger row for /metrics")
+        }
+    }
+    match ledger.resting_reports().await {
+        // Every account shows, with 0 when none of its reports rests.
+        Ok(resting) => {
+            let counts: Vec<(String, i64)> = accounts
+                .iter()
+                .map(|&account| {
+                    let n = resting
+                        .iter()
+                        .find(|(a, _)| a == account)
+                        .map_or(0, |r| r.1);
+                    (account.to_owned(), n)
+                })
+                .collect();
+            metrics.set_resting_reports(&counts);
+        }
+        Err(e) => {
+            tracing::warn!(error.message = %e, "cannot count the resting reports for /metrics")
+        }
     }
 }
 

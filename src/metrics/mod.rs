@@ -22,6 +22,9 @@ use prometheus_client::registry::Registry;
 
 use crate::pass::PassReport;
 
+mod classic;
+pub use classic::CLASSIC_CONTENT_TYPE;
+
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -105,6 +108,7 @@ pub struct Metrics {
     deferred: Family<ReportLabels, Gauge>,
     failed_in_a_row: Family<AccountLabels, Gauge>,
     last_progress: Family<AccountLabels, Gauge>,
+    resting: Family<AccountLabels, Gauge>,
     staleness: Gauge,
     ledger_newest: OptionalGauge,
     fs_avail: Family<VolumeLabels, Gauge>,
@@ -135,6 +139,7 @@ impl Metrics {
             deferred: Family::default(),
             failed_in_a_row: Family::default(),
             last_progress: Family::default(),
+            resting: Family::default(),
             staleness: Gauge::default(),
             ledger_newest: Family::default(),
             fs_avail: Family::default(),
@@ -163,6 +168,11 @@ impl Metrics {
             "report_archiver_last_progress_timestamp_seconds",
             "Unix time of this account's last successful pass or archived item, or of the daemon's start before either: what /healthz compares with the staleness",
             self.last_progress.clone(),
+        );
+        registry.register(
+            "report_archiver_reports_resting",
+            "Finished one-time reports (every item archived), listed about daily instead of every pass; their per-report gauges change only then",
+            self.resting.clone(),
         );
         registry.register(
             "report_archiver_staleness_seconds",
@@ -363,6 +373,17 @@ impl Metrics {
         }
     }
 
+    /// Per account, its resting reports (see `Ledger::resting_reports`).
+    pub fn set_resting_reports(&self, resting: &[(String, i64)]) {
+        for (account, n) in resting {
+            self.resting
+                .get_or_create(&AccountLabels {
+                    account: account.clone(),
+                })
+                .set(*n);
+        }
+    }
+
     /// The filesystem holding `volume` (`archive`, `ledger`) at `path`. `None` (it could
     /// not be read) drops the series, so that no stale number stands in for it.
     pub fn set_filesystem(&self, volume: &str, path: &str, space: Option<FilesystemSpace>) {
@@ -401,44 +422,8 @@ impl Metrics {
     /// `# EOF` or `# UNIT` lines; otherwise prometheus-client's OpenMetrics output is valid
     /// classic text (same escaping, same sample lines).
     pub fn render_classic(&self) -> String {
-        classic_from_openmetrics(&self.render())
+        classic::from_openmetrics(&self.render())
     }
-}
-
-/// The content type of [`Metrics::render_classic`]'s output.
-pub const CLASSIC_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Rewrites the OpenMetrics text of prometheus-client into the classic text format.
-fn classic_from_openmetrics(open: &str) -> String {
-    let counters: std::collections::HashSet<&str> = open
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .filter_map(|l| l.strip_suffix(" counter"))
-        .collect();
-    let mut out = String::with_capacity(open.len());
-    for line in open.lines() {
-        if line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let rest = line
-            .strip_prefix("# HELP ")
-            .map(|r| ("# HELP ", r))
-            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("# TYPE ", r)));
-        match rest {
-            Some((keyword, rest)) => {
-                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                let suffix = if counters.contains(name) {
-                    "_total"
-                } else {
-                    ""
-                };
-                out.push_str(&format!("{keyword}{name}{suffix} {tail}"));
-            }
-            None => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
 }
 
 #[cfg(test)]
