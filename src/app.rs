@@ -212,7 +212,18 @@ impl Daemon {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(%addr, "serving /healthz and /metrics");
             }
-            let router = server::router(self.monitor.clone(), self.ledger.clone());
+            let settings = &self.config.settings;
+            let volumes = vec![
+                server::Volume {
+                    name: "archive",
+                    path: settings.archive.dir.clone(),
+                },
+                server::Volume {
+                    name: "ledger",
+                    path: settings.ledger.path.clone(),
+                },
+            ];
+            let router = server::router(self.monitor.clone(), self.ledger.clone(), volumes);
             server::spawn(listener, router, stop_background.clone());
         }
         systemd::spawn_watchdog(stop_background.clone());

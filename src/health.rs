@@ -45,6 +45,7 @@ struct State {
 
 pub struct Health {
     started: Instant,
+    started_at: DateTime<Utc>,
     staleness: Duration,
     state: Mutex<State>,
 }
@@ -90,6 +91,7 @@ impl Health {
             .collect();
         Self {
             started: Instant::now(),
+            started_at: Utc::now(),
             staleness,
             state: Mutex::new(State {
                 scheduler_running: false,
@@ -144,6 +146,25 @@ impl Health {
                 crate::untrusted::STORED_MAX,
             ));
         }
+    }
+
+    /// Per account, the Unix time its staleness is counted from: its last successful pass
+    /// or archived item, else the daemon's start (the `/metrics` gauge the staleness alert
+    /// reads, so that the alert and `/healthz` judge alike).
+    pub fn last_progress(&self) -> Vec<(String, i64)> {
+        let state = self.lock();
+        state
+            .accounts
+            .iter()
+            .map(|(name, a)| {
+                let at = [a.last_success_at, a.last_archived_at]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap_or(self.started_at);
+                (name.clone(), at.timestamp())
+            })
+            .collect()
     }
 
     pub fn check(&self) -> HealthReport {
@@ -246,6 +267,21 @@ mod tests {
             error: error.map(str::to_owned),
             ..PassReport::default()
         }
+    }
+
+    #[test]
+    fn last_progress_counts_from_the_start_then_from_the_last_success_or_archived_item() {
+        let health = Health::new(["a", "b"], Duration::from_secs(3600));
+        let started = health.started_at.timestamp();
+        health.record(&pass("a", Some("cloud down")));
+        assert_eq!(
+            health.last_progress(),
+            vec![("a".to_owned(), started), ("b".to_owned(), started)]
+        );
+        health.item_archived("b");
+        let progress = health.last_progress();
+        assert!(progress[1].1 >= started, "{progress:?}");
+        assert_eq!(progress[0], ("a".to_owned(), started));
     }
 
     #[test]

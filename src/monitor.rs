@@ -32,8 +32,10 @@ impl Monitor {
             .iter()
             .map(|(account, outcome)| (account.clone(), outcome == "ok"));
         let settings = &config.settings;
+        let metrics = Metrics::new();
+        metrics.set_staleness(settings.server.staleness);
         Ok(Self {
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(metrics),
             health: Arc::new(Health::new(
                 config.accounts.iter().map(|a| a.name.as_str()),
                 settings.server.staleness,

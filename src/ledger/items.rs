@@ -192,6 +192,22 @@ impl Ledger {
             .await
             .map_err(query_err("count archived items"))
     }
+
+    /// When the newest row was archived (`fetched_at`), `None` while the ledger is empty
+    /// (the `report_archiver_ledger_newest_row_timestamp_seconds` gauge). Rows are added,
+    /// updated in place or marked, never deleted, so the highest rowid is the newest row:
+    /// one row read at each scrape, not the table.
+    pub async fn newest_row_at(&self) -> Result<Option<DateTime<Utc>>, LedgerError> {
+        let at: Option<String> =
+            sqlx::query_scalar("SELECT fetched_at FROM archived_items ORDER BY rowid DESC LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(query_err("newest archived item"))?;
+        // A row this daemon wrote always parses; an edited one reads as no row.
+        Ok(at
+            .and_then(|at| DateTime::parse_from_rfc3339(&at).ok())
+            .map(|at| at.with_timezone(&Utc)))
+    }
 }
 
 /// One archived item's row, and its past failures and first not-found answer forgotten.
@@ -313,5 +329,33 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn newest_row_at_is_the_last_row_written_and_none_for_an_empty_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.db"), DEFAULT_BUSY_TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(ledger.newest_row_at().await.unwrap(), None);
+        for (id, fetched_at) in [("b", "2026-02-01T00:00:00Z"), ("a", "2026-03-01T00:00:00Z")] {
+            let row = ArchivedRow {
+                account: "a".into(),
+                report_id: "r".into(),
+                stored_id: id.into(),
+                report_format: "csv".into(),
+                created_at: "2026-01-01T00:00:00Z".into(),
+                listed_size: None,
+                wire_bytes: 1,
+                stored_bytes: 1,
+                sha256: "00".into(),
+                compressed: false,
+                path: format!("a/r/{id}.csv"),
+                fetched_at: fetched_at.into(),
+            };
+            ledger.record(&row).await.unwrap();
+        }
+        let newest = ledger.newest_row_at().await.unwrap().map(rfc3339);
+        assert_eq!(newest.as_deref(), Some("2026-03-01T00:00:00Z"));
     }
 }

@@ -84,6 +84,23 @@ impl Ledger {
             .map_err(query_err("record report listings"))?;
         Ok(())
     }
+
+    /// Per account (those with any), the finished one-time reports not recorded as gone:
+    /// the ones a pass lists about daily instead of every pass (`pass/listings.rs`; the
+    /// `report_archiver_reports_resting` gauge). One row per report, read at each scrape.
+    pub async fn resting_reports(&self) -> Result<Vec<(String, i64)>, LedgerError> {
+        // 'once': the schedule type that rests, as `pass::listings` names it.
+        sqlx::query_as(
+            "SELECT l.account, COUNT(*) FROM report_listings l
+             WHERE l.finished = 1 AND l.schedule = 'once'
+               AND NOT EXISTS (SELECT 1 FROM gone_reports g
+                               WHERE g.account = l.account AND g.report_id = l.report_id)
+             GROUP BY l.account",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query_err("resting reports"))
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +121,40 @@ mod tests {
         assert_eq!(listings["r1"].schedule.as_deref(), Some("once"));
         assert!(!listings["r1"].finished);
         assert!(ledger.listings("b").await.unwrap().is_empty());
+        ledger.close().await;
+    }
+
+    #[tokio::test]
+    async fn finished_once_reports_rest_unless_gone_and_others_never() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.db"), super::super::DEFAULT_BUSY_TIMEOUT)
+            .await
+            .unwrap();
+        let listed = |id: &str, schedule: Option<&str>, finished: bool| {
+            (id.to_owned(), schedule.map(str::to_owned), finished)
+        };
+        let rows = [
+            listed("done", Some("once"), true),
+            listed("deleted", Some("once"), true),
+            listed("waiting", Some("once"), false),
+            listed("monthly", Some("monthly"), true),
+            listed("unknown", None, true),
+        ];
+        ledger.record_listings("a", &rows).await.unwrap();
+        ledger.record_listings("b", &rows[3..]).await.unwrap();
+        ledger
+            .mark_report_gone(
+                "a",
+                "deleted",
+                crate::ledger::NotFoundAnswer {
+                    status: 404,
+                    message: "gone",
+                },
+            )
+            .await
+            .unwrap();
+        let resting = ledger.resting_reports().await.unwrap();
+        assert_eq!(resting, vec![("a".to_owned(), 1)]);
         ledger.close().await;
     }
 }

@@ -17,6 +17,7 @@ mod moto_server;
 mod object_lock;
 mod pass;
 mod progress;
+mod prometheus;
 mod prune;
 mod real_cloud;
 mod reports;

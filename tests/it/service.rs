@@ -262,7 +262,14 @@ async fn metrics_parse_as_prometheus_text_and_count_the_files_and_bytes_archived
     })
     .await;
 
-    let response = reqwest::get(format!("http://{}/metrics", daemon.addr))
+    // Prometheus's own Accept header: OpenMetrics first.
+    let response = reqwest::Client::new()
+        .get(format!("http://{}/metrics", daemon.addr))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+        )
+        .send()
         .await
         .expect("metrics answer");
     assert_eq!(response.status().as_u16(), 200);
@@ -275,6 +282,13 @@ async fn metrics_parse_as_prometheus_text_and_count_the_files_and_bytes_archived
         "{content_type}"
     );
     let text = response.text().await.expect("body");
+    // Without that header (curl, promtool check metrics): the classic text format.
+    let (_, classic) = daemon.get("/metrics").await;
+    assert!(
+        classic.contains("# TYPE report_archiver_files_archived_total counter")
+            && !classic.contains("# EOF"),
+        "{classic}"
+    );
     let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
         .expect("the exposition parses");
     let sum = |name: &str| -> f64 {

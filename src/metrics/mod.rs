@@ -1,7 +1,12 @@
 //! Prometheus metrics for `/metrics`, fed once per finished pass from its [`PassReport`].
 //!
 //! - [`Metrics`]: the registry and every metric; [`Metrics::observe_pass`] and
-//!   [`Metrics::render`] (OpenMetrics text, which Prometheus scrapes natively).
+//!   [`Metrics::render`] (OpenMetrics text, which Prometheus scrapes natively), or
+//!   [`Metrics::render_classic`] (the classic text format 0.0.4, for `curl`, `promtool check
+//!   metrics` and older scrapers that do not ask for OpenMetrics).
+//! - What a pass does not know is set when `/metrics` is scraped: the ledger's size and
+//!   newest row, each account's last progress (what `/healthz` judges), the free space of
+//!   the archive's and the ledger's filesystems.
 //!
 //! Counters start at 0 with the process, as Prometheus expects; the ledger keeps the
 //! history. The report label only ever holds report ids the config or the cloud named, so
@@ -16,6 +21,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::pass::PassReport;
+
+mod classic;
+pub use classic::CLASSIC_CONTENT_TYPE;
 
 /// The content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -64,6 +72,24 @@ struct VersionLabels {
     version: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VolumeLabels {
+    /// `archive` (the folder, or the S3 target's staging folder) or `ledger`.
+    volume: String,
+    path: String,
+}
+
+/// A series with no labels that exists only once set (a plain `Gauge` always shows, as 0).
+type OptionalGauge = Family<Vec<(String, String)>, Gauge>;
+
+/// The size and free space of one filesystem, as `statvfs` tells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilesystemSpace {
+    /// Bytes an unprivileged process may still write (`f_bavail`): what the daemon gets.
+    pub avail_bytes: u64,
+    pub size_bytes: u64,
+}
+
 type HistogramFamily = Family<AccountLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -79,6 +105,14 @@ pub struct Metrics {
     duration: HistogramFamily,
     last_success: Family<ReportLabels, Gauge>,
     ledger_rows: Gauge,
+    deferred: Family<ReportLabels, Gauge>,
+    failed_in_a_row: Family<AccountLabels, Gauge>,
+    last_progress: Family<AccountLabels, Gauge>,
+    resting: Family<AccountLabels, Gauge>,
+    staleness: Gauge,
+    ledger_newest: OptionalGauge,
+    fs_avail: Family<VolumeLabels, Gauge>,
+    fs_size: Family<VolumeLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -102,9 +136,64 @@ impl Metrics {
             duration: Family::new_with_constructor(|| Histogram::new(PASS_SECONDS_BUCKETS)),
             last_success: Family::default(),
             ledger_rows: Gauge::default(),
+            deferred: Family::default(),
+            failed_in_a_row: Family::default(),
+            last_progress: Family::default(),
+            resting: Family::default(),
+            staleness: Gauge::default(),
+            ledger_newest: Family::default(),
+            fs_avail: Family::default(),
+            fs_size: Family::default(),
         };
         metrics.register_all();
+        metrics.register_more();
         metrics
+    }
+
+    /// The metrics added for the alert rules and the dashboard (deploy/prometheus,
+    /// deploy/grafana), after the first ones so that their order on `/metrics` stays.
+    fn register_more(&mut self) {
+        let registry = &mut self.registry;
+        registry.register(
+            "report_archiver_items_deferred",
+            "Stored items that failed several passes in a row and wait for their next try (the failure backoff), at the last pass",
+            self.deferred.clone(),
+        );
+        registry.register(
+            "report_archiver_consecutive_failed_passes",
+            "Passes of this account that failed in a row, up to the last one (0 after a success; cancelled passes do not count)",
+            self.failed_in_a_row.clone(),
+        );
+        registry.register(
+            "report_archiver_last_progress_timestamp_seconds",
+            "Unix time of this account's last successful pass or archived item, or of the daemon's start before either: what /healthz compares with the staleness",
+            self.last_progress.clone(),
+        );
+        registry.register(
+            "report_archiver_reports_resting",
+            "Finished one-time reports (every item archived), listed about daily instead of every pass; their per-report gauges change only then",
+            self.resting.clone(),
+        );
+        registry.register(
+            "report_archiver_staleness_seconds",
+            "[server] staleness: how long an account may go without progress before /healthz says unhealthy",
+            self.staleness.clone(),
+        );
+        registry.register(
+            "report_archiver_ledger_newest_row_timestamp_seconds",
+            "Unix time the newest ledger row was archived (absent while the ledger is empty)",
+            self.ledger_newest.clone(),
+        );
+        registry.register(
+            "report_archiver_filesystem_avail_bytes",
+            "Bytes the daemon may still write on the filesystem holding the archive folder or the ledger",
+            self.fs_avail.clone(),
+        );
+        registry.register(
+            "report_archiver_filesystem_size_bytes",
+            "Size of the filesystem holding the archive folder or the ledger",
+            self.fs_size.clone(),
+        );
     }
 
     /// Names and describes every metric in the registry, in the order `/metrics` lists
@@ -204,6 +293,15 @@ impl Metrics {
         if report.error.is_some() {
             self.fail(&account, "account", 1);
         }
+        let in_a_row = self.failed_in_a_row.get_or_create(&AccountLabels {
+            account: account.clone(),
+        });
+        // A cancelled pass (shutdown) says nothing of the cloud: the count stays.
+        if outcome == "ok" {
+            in_a_row.set(0);
+        } else if outcome == "failed" {
+            in_a_row.inc();
+        }
         let now = Utc::now().timestamp();
         for r in &report.reports {
             let labels = ReportLabels {
@@ -218,6 +316,9 @@ impl Metrics {
             self.cloud_failed
                 .get_or_create(&labels)
                 .set(i64::try_from(r.cloud_failed).unwrap_or(i64::MAX));
+            self.deferred
+                .get_or_create(&labels)
+                .set(i64::try_from(r.deferred).unwrap_or(i64::MAX));
             self.gone.get_or_create(&labels).set(i64::from(r.gone));
             self.vanished
                 .get_or_create(&labels)
@@ -246,6 +347,67 @@ impl Metrics {
         self.ledger_rows.set(rows);
     }
 
+    /// The newest ledger row's archive time (Unix seconds); `None`: the ledger is empty.
+    pub fn set_ledger_newest_row(&self, at: Option<i64>) {
+        match at {
+            Some(at) => {
+                self.ledger_newest.get_or_create(&Vec::new()).set(at);
+            }
+            None => self.ledger_newest.clear(),
+        }
+    }
+
+    pub fn set_staleness(&self, staleness: std::time::Duration) {
+        self.staleness
+            .set(i64::try_from(staleness.as_secs()).unwrap_or(i64::MAX));
+    }
+
+    /// Per account, the Unix time of its last progress (see `Health::last_progress`).
+    pub fn set_last_progress(&self, progress: &[(String, i64)]) {
+        for (account, at) in progress {
+            self.last_progress
+                .get_or_create(&AccountLabels {
+                    account: account.clone(),
+                })
+                .set(*at);
+        }
+    }
+
+    /// Per account, its resting reports (see `Ledger::resting_reports`).
+    pub fn set_resting_reports(&self, resting: &[(String, i64)]) {
+        for (account, n) in resting {
+            self.resting
+                .get_or_create(&AccountLabels {
+                    account: account.clone(),
+                })
+                .set(*n);
+        }
+    }
+
+    /// The filesystem holding `volume` (`archive`, `ledger`) at `path`. `None` (it could
+    /// not be read) drops the series, so that no stale number stands in for it.
+    pub fn set_filesystem(&self, volume: &str, path: &str, space: Option<FilesystemSpace>) {
+        let labels = VolumeLabels {
+            volume: volume.to_owned(),
+            path: path.to_owned(),
+        };
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        match space {
+            Some(space) => {
+                self.fs_avail
+                    .get_or_create(&labels)
+                    .set(as_i64(space.avail_bytes));
+                self.fs_size
+                    .get_or_create(&labels)
+                    .set(as_i64(space.size_bytes));
+            }
+            None => {
+                self.fs_avail.remove(&labels);
+                self.fs_size.remove(&labels);
+            }
+        }
+    }
+
     /// The OpenMetrics text exposition, ending in `# EOF`.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -253,6 +415,14 @@ impl Metrics {
             tracing::warn!(error.message = %e, "cannot encode the metrics");
         }
         out
+    }
+
+    /// The classic text format (0.0.4) of the same metrics: what Prometheus's own clients
+    /// serve by default. It names a counter's family with its `_total` suffix, and has no
+    /// `# EOF` or `# UNIT` lines; otherwise prometheus-client's OpenMetrics output is valid
+    /// classic text (same escaping, same sample lines).
+    pub fn render_classic(&self) -> String {
+        classic::from_openmetrics(&self.render())
     }
 }
 
@@ -329,5 +499,49 @@ mod tests {
         assert!(!text.contains(
             "report_archiver_last_success_timestamp_seconds{account=\"eu2\",report=\"gone\"}"
         ));
+    }
+
+    #[test]
+    fn the_classic_format_names_counters_with_total_and_has_no_eof() {
+        let metrics = Metrics::new();
+        metrics.observe_pass(&PassReport {
+            account: "eu2".into(),
+            reports: vec![ReportOutcome {
+                report_id: "r1".into(),
+                deferred: 2,
+                ..ReportOutcome::default()
+            }],
+            ..PassReport::default()
+        });
+        metrics.set_ledger_newest_row(Some(1_700_000_000));
+        metrics.set_filesystem(
+            "archive",
+            "/a",
+            Some(FilesystemSpace {
+                avail_bytes: 5,
+                size_bytes: 10,
+            }),
+        );
+        let text = metrics.render_classic();
+        for line in [
+            "# TYPE report_archiver_files_archived_total counter",
+            "# HELP report_archiver_files_archived_total Files archived",
+            "# TYPE report_archiver_ledger_rows gauge",
+            "report_archiver_items_deferred{account=\"eu2\",report=\"r1\"} 2",
+            "report_archiver_consecutive_failed_passes{account=\"eu2\"} 1",
+            "report_archiver_ledger_newest_row_timestamp_seconds 1700000000",
+            "report_archiver_filesystem_avail_bytes{volume=\"archive\",path=\"/a\"} 5",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(
+            !text.contains("# EOF") && !text.contains("# UNIT"),
+            "{text}"
+        );
+        metrics.set_ledger_newest_row(None);
+        metrics.set_filesystem("archive", "/a", None);
+        let text = metrics.render();
+        assert!(!text.contains("report_archiver_ledger_newest_row_timestamp_seconds "));
+        assert!(!text.contains("report_archiver_filesystem_avail_bytes{"));
     }
 }
