@@ -298,15 +298,45 @@ async fn transport_failures_name_their_cause() {
     let (code, _, text) = run(&mut app.bin(&["once"]));
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("too many redirects (5)"), "{text}");
+}
 
-    // A closed port.
+/// A port nothing listens on (bound, then closed again: the kernel refuses connections).
+fn closed_port() -> std::net::SocketAddr {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = closed.local_addr().expect("addr");
     drop(closed);
-    let app = HostileApp::new(&format!("http://{addr}"), FAST, "", "");
-    let (code, _, text) = run(&mut app.bin(&["once"]));
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_port_is_named_connection_refused_and_every_retry_is_a_warning() {
+    let http = "retries = 2\nmax_backoff = \"50ms\"";
+    let app = HostileApp::new(&format!("http://{}", closed_port()), http, "", "");
+    let (code, stdout, text) = run(&mut app.bin(&["once"]));
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.to_lowercase().contains("connection refused"), "{text}");
+    let note = stdout.lines().find(|l| l.contains("(total)")).unwrap_or("");
+    assert!(note.contains("connection refused"), "{text}");
+    assert!(!text.contains("error sending request"), "{text}");
+    // Three attempts: the first two are retried, each a WARN line saying so and why.
+    for n in [1, 2] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("attempt {n}/3 failed; retrying in")))
+            .unwrap_or_else(|| panic!("no warning for attempt {n}: {text}"));
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains("connection refused"), "{line}");
+    }
+    assert!(
+        !text.contains("attempt 3/3"),
+        "the last attempt is not retried: {text}"
+    );
+
+    // A command that fails with an `error:` line names the cause once.
+    let (code, _, text) = run(&mut app.bin(&["reports"]));
+    assert_eq!(code, Some(1), "{text}");
+    let error = text.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+    assert_eq!(error.matches("connection refused").count(), 1, "{text}");
+    assert_eq!(error.matches("os error 111").count(), 1, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
