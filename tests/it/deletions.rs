@@ -42,12 +42,12 @@ fn line_of(stdout: &str, report_id: &str) -> Option<String> {
 fn vanished(stdout: &str) -> u64 {
     let total = line_of(stdout, "(total)").expect("a total");
     total
-        .split(|c| c == ';' || c == ',')
+        .split([';', ','])
         .find_map(|part| {
             part.trim()
                 .strip_suffix(" vanished")?
                 .split(' ')
-                .last()?
+                .next_back()?
                 .parse()
                 .ok()
         })
