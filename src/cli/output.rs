@@ -53,7 +53,7 @@ struct Row {
 /// stored ones). The rare counts are words in the NOTE, so that the columns fit
 /// [`TABLE_WIDTH`]: items deferred after repeated failures, items the cloud failed to
 /// generate, items the cloud lost before they were archived (VANISHED, counted once). A
-/// note that does not fit beside its row goes on the lines below it, indented.
+/// note that does not fit beside its row goes on the lines below it, under REPORT.
 pub fn render_summary(reports: &[PassReport]) -> String {
     let mut rows = Vec::new();
     for pass in reports {
@@ -148,8 +148,12 @@ fn layout(rows: &[Row]) -> String {
             text.push_str("  ");
             text.push_str(&row.note);
         } else {
-            for wrapped in wrap(&row.note, TABLE_WIDTH - 4) {
-                text.push_str("\n    ");
+            // Under the REPORT column, so it reads as the row's own line (at least four
+            // spaces: ACCOUNT is never narrower than its header).
+            let indent = " ".repeat(account + 1);
+            for wrapped in wrap(&row.note, TABLE_WIDTH - indent.len()) {
+                text.push('\n');
+                text.push_str(&indent);
                 text.push_str(&wrapped);
             }
         }
@@ -238,7 +242,10 @@ mod tests {
         );
         let lines: Vec<&str> = table.lines().collect();
         assert!(!lines[1].contains("word"), "{table}");
-        assert!(lines[2].starts_with("    2 deferred; word word"), "{table}");
+        assert!(
+            lines[2].starts_with("        2 deferred; word word"),
+            "{table}"
+        );
         assert_eq!(table.matches("word").count(), 60, "{table}");
     }
 }

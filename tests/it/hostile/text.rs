@@ -55,7 +55,7 @@ fn assert_log_lines_are_ours(stderr: &str) {
 }
 
 /// Every row of a table starts with the account (the header with its name); a note too
-/// long to sit beside its row continues on lines of ours, indented by four spaces.
+/// long to sit beside its row continues on lines of ours, indented (under REPORT).
 fn assert_table_rows_are_ours(stdout: &str) {
     assert!(!stdout.trim().is_empty(), "no table");
     for line in stdout.lines() {
