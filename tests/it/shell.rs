@@ -148,6 +148,18 @@ fn config_is_refused_by_the_commands_that_read_none() {
             "{args:?}: {text}"
         );
     }
+    // The variable is not the flag: the image sets it for every command, its health check
+    // included, and a command that reads no config ignores it.
+    let out = Command::new(env!("CARGO_BIN_EXE_report-archiver"))
+        .args(["completions", "bash"])
+        .env("REPORT_ARCHIVER_CONFIG", "/etc/report-archiver/config.toml")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        crate::support::output_text(&out)
+    );
     for (name, cmd) in commands() {
         // The top level's hidden `--config` (the `--config FILE run` order) is not offered.
         let offered = cmd
