@@ -83,9 +83,9 @@ impl RetryPolicy {
                 attempts,
                 wait_ms = wait.as_millis() as u64,
                 error.message = %error,
-                "attempt {}/{attempts} failed; retrying in {:.1}s",
+                "attempt {}/{attempts} failed; retrying in {}",
                 attempt + 1,
-                wait.as_secs_f64()
+                humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
             );
             tokio::time::sleep(wait).await;
             attempt += 1;

@@ -195,8 +195,10 @@ impl ObjectTarget {
                 attempts,
                 wait_ms = wait.as_millis() as u64,
                 why,
-                "S3 attempt {attempt}/{attempts} failed; retrying in {:.1}s",
-                wait.as_secs_f64()
+                "S3 attempt {attempt}/{attempts} failed; retrying in {}",
+                humantime::format_duration(std::time::Duration::from_millis(
+                    wait.as_millis() as u64
+                ))
             );
             tokio::time::sleep(wait).await;
         }
