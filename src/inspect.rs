@@ -128,15 +128,15 @@ fn max_into(slot: &mut Option<String>, value: &str) {
 /// The `ledger list` table: one row per archived item.
 pub fn render_list(rows: &[ArchivedRow]) -> String {
     let mut out = format!(
-        "{:<16} {:<38} {:<38} {:<10} {:<20} {:>10}  {}\n",
-        "ACCOUNT", "REPORT", "STORED_ID", "FORMAT", "CREATED_AT", "BYTES", "PATH"
+        "{:<16} {:<38} {:<38} {:<10} {:<20} {:>12}  {}\n",
+        "ACCOUNT", "REPORT", "STORED_ID", "FORMAT", "CREATED_AT", "STORED_BYTES", "PATH"
     );
     // The ids and the format came from a server (allow-listed when they were stored, but
     // a ledger from an older version or another tool may hold anything): escaped.
     let cell = crate::untrusted::cell;
     for r in rows {
         out.push_str(&format!(
-            "{:<16} {:<38} {:<38} {:<10} {:<20} {:>10}  {}\n",
+            "{:<16} {:<38} {:<38} {:<10} {:<20} {:>12}  {}\n",
             cell(&r.account),
             cell(&r.report_id),
             cell(&r.stored_id),
@@ -150,11 +150,13 @@ pub fn render_list(rows: &[ArchivedRow]) -> String {
     out
 }
 
-/// The `ledger stats` table: totals, then one line per group.
+/// The `ledger stats` table: totals, then one line per group. Stored bytes are on disk
+/// (decompressed unless `keep_compressed`); wire bytes were downloaded (the `once` table's
+/// WIRE_BYTES).
 pub fn render_stats(s: &Stats) -> String {
     let none = || "-".to_owned();
     let mut out = format!(
-        "files {}, bytes {}, wire bytes {}\nlast fetch {}\nitems created {} .. {}\n\n",
+        "files {}, stored bytes {}, wire bytes {}\nlast fetch {}\nitems created {} .. {}\n\n",
         s.total.files,
         s.total.bytes,
         s.total.wire_bytes,
@@ -164,7 +166,7 @@ pub fn render_stats(s: &Stats) -> String {
     );
     out.push_str(&format!(
         "{:<8} {:<56} {:>7} {:>14} {:>14}\n",
-        "GROUP", "NAME", "FILES", "BYTES", "WIRE_BYTES"
+        "GROUP", "NAME", "FILES", "STORED_BYTES", "WIRE_BYTES"
     ));
     for (group, map) in [
         ("account", &s.per_account),

@@ -17,8 +17,8 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::dispatch(cli)) {
         Ok(code) => code,
         Err(failure) => {
-            // `{:#}` prints the whole context chain on one line; it may quote a server.
-            report_archiver::telemetry::print_error(&format!("{:#}", failure.error));
+            // The whole context chain on one line, each cause once; it may quote a server.
+            report_archiver::telemetry::print_error(&failure.message());
             ExitCode::from(failure.code)
         }
     }

@@ -9,6 +9,7 @@
 //! - [`VerifyReport`] says what was found and done; [`render`] is its human form.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -29,6 +30,17 @@ pub const PARALLEL_FILES: usize = 4;
 pub enum VerifyError {
     #[error("cannot list what the archive holds: {0}")]
     List(#[from] StoreError),
+    /// Checked before any file: with an unreadable root every file would look unreadable
+    /// (or missing), and an empty ledger would look fine.
+    #[error(
+        "cannot read the archive folder `{}`: {source}; check --archive or archive.dir, and that this user may read it",
+        path.display()
+    )]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// One archived item that is not as the ledger says.
@@ -85,6 +97,9 @@ pub struct VerifyReport {
     pub bytes_hashed: u64,
     pub missing: Vec<Finding>,
     pub changed: Vec<Finding>,
+    /// There but not readable (an I/O error): not counted as changed, never quarantined
+    /// or fetched over by `--repair`; an operator looks at it.
+    pub unreadable: Vec<Finding>,
     /// Files under the archive dir that no ledger row names (`.partial/` and
     /// `.quarantine/` aside), relative.
     pub untracked: Vec<String>,
@@ -97,7 +112,7 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// True when nothing needs an operator: exit 0.
     pub fn is_clean(&self) -> bool {
-        if !self.untracked.is_empty() {
+        if !self.untracked.is_empty() || !self.unreadable.is_empty() {
             return false;
         }
         match &self.repair {
@@ -114,6 +129,9 @@ pub async fn verify(
     rows: Vec<ArchivedRow>,
     progress: &Progress,
 ) -> Result<VerifyReport, VerifyError> {
+    if let Some(root) = store.folder_root() {
+        root_readable(root).await?;
+    }
     let tracked: HashSet<String> = rows.iter().map(|r| r.path.clone()).collect();
     progress.add_work(
         rows.len() as u64,
@@ -138,9 +156,22 @@ pub async fn verify(
     }
     report.missing.sort_by(|a, b| a.path.cmp(&b.path));
     report.changed.sort_by(|a, b| a.path.cmp(&b.path));
+    report.unreadable.sort_by(|a, b| a.path.cmp(&b.path));
     report.unlocked.sort_by(|a, b| a.path.cmp(&b.path));
     report.untracked = store.untracked(&tracked).await?;
     Ok(report)
+}
+
+/// The archive folder can be listed: it exists, is a folder, and this user may read it.
+async fn root_readable(root: &std::path::Path) -> Result<(), VerifyError> {
+    let path = root.to_owned();
+    let listed = tokio::task::spawn_blocking(move || std::fs::read_dir(&path).map(|_| ()))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    listed.map_err(|source| VerifyError::Root {
+        path: root.to_owned(),
+        source,
+    })
 }
 
 /// Counts one row's check into the report.
@@ -163,6 +194,7 @@ fn record(report: &mut VerifyReport, row: &ArchivedRow, check: Check) {
             report.changed.push(Finding::new(row, actual, detail));
         }
         Check::Missing { detail } => report.missing.push(Finding::new(row, None, detail)),
+        Check::Unreadable { detail } => report.unreadable.push(Finding::new(row, None, detail)),
     }
 }
 
@@ -288,11 +320,12 @@ pub fn render(r: &VerifyReport) -> String {
         format!(", {} not locked", r.unlocked.len())
     };
     let mut out = format!(
-        "checked {} file(s): {} intact, {} missing, {} changed, {} untracked{unlocked}; {} byte(s) hashed\n",
+        "checked {} file(s): {} intact, {} missing, {} changed, {} unreadable, {} untracked{unlocked}; {} byte(s) hashed\n",
         r.checked,
         r.intact,
         r.missing.len(),
         r.changed.len(),
+        r.unreadable.len(),
         r.untracked.len(),
         r.bytes_hashed
     );
@@ -311,6 +344,13 @@ pub fn render(r: &VerifyReport) -> String {
             "CHANGED      {}  (expected {}, {})\n",
             text(&f.path),
             f.expected_sha256,
+            text(&f.detail)
+        ));
+    }
+    for f in &r.unreadable {
+        out.push_str(&format!(
+            "UNREADABLE   {}  ({}; left as it is)\n",
+            text(&f.path),
             text(&f.detail)
         ));
     }

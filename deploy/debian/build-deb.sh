@@ -15,8 +15,10 @@ cargo build --release --locked
 bin=${CARGO_TARGET_DIR:-target}/release/report-archiver
 assets=target/debian-assets
 rm -rf "$assets"
-mkdir -p "$assets/completions"
-"$bin" man | gzip -9n > "$assets/report-archiver.1.gz"
+mkdir -p "$assets/completions" "$assets/man"
+# One page per command (report-archiver.1, report-archiver-run.1, …).
+"$bin" man --dir "$assets/man" > /dev/null
+gzip -9n "$assets"/man/*.1
 "$bin" completions bash > "$assets/completions/report-archiver"
 "$bin" completions zsh > "$assets/completions/_report-archiver"
 "$bin" completions fish > "$assets/completions/report-archiver.fish"

@@ -60,6 +60,8 @@ in_c report-archiver --version | contains '^report-archiver ' || fail "/usr/bin/
 [ "$(in_c command -v report-archiver 2> /dev/null || in_c sh -c 'command -v report-archiver')" = /usr/bin/report-archiver ] \
   || fail "the binary is not /usr/bin/report-archiver"
 in_c sh -c 'zcat /usr/share/man/man1/report-archiver.1.gz | grep -q "^.TH report-archiver 1"' || fail "no man page"
+in_c sh -c 'zcat /usr/share/man/man1/report-archiver-run.1.gz | grep -q "^.SH \"EXIT STATUS\""' \
+  || fail "no report-archiver-run(1) page with an EXIT STATUS section"
 for f in /usr/share/bash-completion/completions/report-archiver /usr/share/zsh/vendor-completions/_report-archiver \
   /usr/share/fish/vendor_completions.d/report-archiver.fish /usr/share/doc/report-archiver/README.md; do
   in_c test -s "$f" || fail "missing $f"

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use super::client::{ApiError, error_message, read_error, send_by, status_error};
+use super::client::{ApiError, HttpOptions, error_message, read_error, send_by, status_error};
 use super::model::TokenResponse;
 use super::transport;
 
@@ -38,9 +38,8 @@ pub struct TokenSource {
     token_url: String,
     client_id: String,
     client_secret: SecretString,
-    /// The whole token request, answer included.
-    timeout: Duration,
-    max_json: u64,
+    /// `total` bounds the whole token request, answer included.
+    options: HttpOptions,
     cached: Mutex<Option<CachedToken>>,
     /// The clock-skew warning is given once per account, not at every renewal.
     skew_warned: std::sync::atomic::AtomicBool,
@@ -61,16 +60,14 @@ impl TokenSource {
         api_base: &str,
         client_id: &str,
         client_secret: SecretString,
-        timeout: Duration,
-        max_json: u64,
+        options: HttpOptions,
     ) -> Self {
         Self {
             http,
             token_url: format!("{api_base}/idp/token"),
             client_id: client_id.to_owned(),
             client_secret,
-            timeout,
-            max_json,
+            options,
             cached: Mutex::new(None),
             skew_warned: std::sync::atomic::AtomicBool::new(false),
         }
@@ -105,14 +102,14 @@ impl TokenSource {
     #[tracing::instrument(name = "issue_token", skip_all, fields(client_id = %self.client_id))]
     async fn issue(&self) -> Result<CachedToken, ApiError> {
         let requested = Instant::now();
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let deadline = tokio::time::Instant::now() + self.options.total;
         let url = &self.token_url;
         let send = self
             .http
             .post(url)
             .basic_auth(&self.client_id, Some(self.client_secret.expose_secret()))
             .form(&[("grant_type", "client_credentials")]);
-        let response = send_by(send, url, deadline, self.timeout).await?;
+        let response = send_by(send, url, deadline, &self.options).await?;
         let status = response.status();
         if matches!(status.as_u16(), 400 | 401 | 403) {
             let body = transport::error_text(response, deadline).await;
@@ -125,9 +122,9 @@ impl TokenSource {
         if !status.is_success() {
             return Err(status_error(response, url.clone(), deadline).await);
         }
-        let bytes = transport::read_limited(response, self.max_json, deadline)
+        let bytes = transport::read_limited(response, self.options.max_json, deadline)
             .await
-            .map_err(|e| read_error(e, url, self.timeout))?;
+            .map_err(|e| read_error(e, url, &self.options))?;
         let token: TokenResponse =
             serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode {
                 url: self.token_url.clone(),

@@ -11,15 +11,13 @@
 //! bodies have only the read timeout, since a big report may take long. Ids go into URLs
 //! as percent-encoded path segments ([`transport::segment`]).
 
-use std::time::Duration;
-
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use super::auth::TokenSource;
 pub use super::error::{ApiError, error_message};
-pub(super) use super::error::{read_error, status_error};
+pub(super) use super::error::{read_error, status_error, timeouts};
 use super::model::{ApiClientInfo, Report, ReportIdList, StoredItem};
 use super::rate::RateLimiter;
 use super::retry::RetryPolicy;
@@ -69,14 +67,7 @@ impl CloudClient {
         let http = transport::client(USER_AGENT, options.connect, options.read)
             .map_err(ApiError::Build)?;
         let api_base = format!("{}/api/2", base_url.trim_end_matches('/'));
-        let tokens = TokenSource::new(
-            http.clone(),
-            &api_base,
-            client_id,
-            client_secret,
-            options.total,
-            options.max_json,
-        );
+        let tokens = TokenSource::new(http.clone(), &api_base, client_id, client_secret, options);
         Ok(Self {
             http,
             api_base,
@@ -191,7 +182,7 @@ impl CloudClient {
                 let url = response.url().to_string();
                 let bytes = transport::read_limited(response, self.options.max_json, deadline)
                     .await
-                    .map_err(|e| read_error(e, &url, self.options.total))?;
+                    .map_err(|e| read_error(e, &url, &self.options))?;
                 serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode { url, source })
             })
             .await
@@ -224,7 +215,7 @@ impl CloudClient {
             if download {
                 request = request.header(reqwest::header::ACCEPT_ENCODING, "gzip");
             }
-            let response = send_by(request, &url, deadline, self.options.total).await?;
+            let response = send_by(request, &url, deadline, &self.options).await?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !renewed {
                 tracing::debug!(%url, "token refused; renewing it once");
@@ -240,21 +231,23 @@ impl CloudClient {
     }
 }
 
-/// Sends `request`; its answer's headers are due by `deadline` (`total` after it started).
+/// Sends `request`; its answer's headers are due by `deadline` (`options.total` after it
+/// started).
 pub(super) async fn send_by(
     request: reqwest::RequestBuilder,
     url: &str,
     deadline: tokio::time::Instant,
-    total: Duration,
+    options: &HttpOptions,
 ) -> Result<reqwest::Response, ApiError> {
     match tokio::time::timeout_at(deadline, request.send()).await {
-        Ok(sent) => sent.map_err(|source| ApiError::Transport {
+        Ok(sent) => sent.map_err(|error| ApiError::Transport {
             url: url.to_owned(),
-            source,
+            timeouts: timeouts(options),
+            error,
         }),
         Err(_) => Err(ApiError::Timeout {
             url: url.to_owned(),
-            after: total,
+            after: options.total,
         }),
     }
 }

@@ -3,19 +3,23 @@
 
 use std::time::Duration;
 
+use crate::config::HttpOptions;
+
 use super::retry::{Transient, Verdict, parse_retry_after};
-use super::transport::{self, ReadError};
+use super::transport::{self, ReadError, Timeouts};
 
 /// An error message taken from a server's answer is cut to this many characters.
 const MESSAGE_CHARS: usize = 300;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("cannot reach `{url}`: {}", transport::describe(.source))]
+    /// The message describes the whole cause chain ([`transport::describe`]), so `error` is
+    /// not a `#[source]`: a printer that walks sources would print the cause twice.
+    #[error("cannot reach `{url}`: {}", transport::describe(.error, *.timeouts))]
     Transport {
         url: String,
-        #[source]
-        source: reqwest::Error,
+        timeouts: Timeouts,
+        error: reqwest::Error,
     },
     #[error(
         "`{url}` did not answer in full within {} ([http] timeout): timed out; the server is slow or stalled, or the timeout is too short",
@@ -66,9 +70,7 @@ impl Transient for ApiError {
         match self {
             // Connect errors, resets, timeouts and bodies cut short are all worth another go;
             // only a request we could not even build is not.
-            Self::Transport { source, .. } if !source.is_builder() => {
-                Verdict::Retry { after: None }
-            }
+            Self::Transport { error, .. } if !error.is_builder() => Verdict::Retry { after: None },
             Self::Status {
                 status: 408 | 429 | 500 | 502 | 503 | 504,
                 retry_after,
@@ -125,7 +127,7 @@ pub(super) async fn status_error(
 }
 
 /// A bounded read that stopped, as the error of the request at `url`.
-pub(super) fn read_error(e: ReadError, url: &str, total: Duration) -> ApiError {
+pub(super) fn read_error(e: ReadError, url: &str, options: &HttpOptions) -> ApiError {
     match e {
         ReadError::TooLarge { limit } => ApiError::TooLarge {
             url: url.to_owned(),
@@ -133,12 +135,21 @@ pub(super) fn read_error(e: ReadError, url: &str, total: Duration) -> ApiError {
         },
         ReadError::Timeout => ApiError::Timeout {
             url: url.to_owned(),
-            after: total,
+            after: options.total,
         },
-        ReadError::Transport(source) => ApiError::Transport {
+        ReadError::Transport(error) => ApiError::Transport {
             url: url.to_owned(),
-            source,
+            timeouts: timeouts(options),
+            error,
         },
+    }
+}
+
+/// The client timeouts of `options`, for [`transport::describe`].
+pub(super) fn timeouts(options: &HttpOptions) -> Timeouts {
+    Timeouts {
+        connect: options.connect,
+        read: options.read,
     }
 }
 

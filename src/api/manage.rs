@@ -113,10 +113,9 @@ impl CloudClient {
             .send(Method::POST, "/reports", Some(&body), false)
             .await?;
         let url = response.url().to_string();
-        let total = self.options.total;
         let bytes = transport::read_limited(response, self.options.max_json, deadline)
             .await
-            .map_err(|e| read_error(e, &url, total))?;
+            .map_err(|e| read_error(e, &url, &self.options))?;
         serde_json::from_slice(&bytes).map_err(|source| ApiError::Decode { url, source })
     }
 

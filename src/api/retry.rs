@@ -54,7 +54,8 @@ impl RetryPolicy {
         }
     }
 
-    /// Runs `op` until it succeeds, fails for good, or the retries are spent.
+    /// Runs `op` until it succeeds, fails for good, or the retries are spent. Each retry is
+    /// logged at WARN: attempt n/N, the cause, the wait.
     pub async fn run<T, E, F, Fut>(&self, what: &str, mut op: F) -> Result<T, E>
     where
         E: Transient + std::fmt::Display,
@@ -74,12 +75,17 @@ impl RetryPolicy {
                 return Err(error);
             }
             let wait = self.backoff(attempt, after);
-            tracing::debug!(
+            // WARN, not DEBUG: minutes of retries against a dead host must not be silence.
+            let attempts = self.retries.saturating_add(1);
+            tracing::warn!(
                 what,
                 attempt = attempt + 1,
+                attempts,
                 wait_ms = wait.as_millis() as u64,
                 error.message = %error,
-                "transient failure; retrying"
+                "attempt {}/{attempts} failed; retrying in {}",
+                attempt + 1,
+                humantime::format_duration(Duration::from_millis(wait.as_millis() as u64))
             );
             tokio::time::sleep(wait).await;
             attempt += 1;

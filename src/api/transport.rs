@@ -61,27 +61,95 @@ impl std::fmt::Display for RedirectRefused {
 
 impl std::error::Error for RedirectRefused {}
 
-/// The cause of a transport failure in words, e.g. `connection refused`,
-/// `too many redirects (5)`, `dns error: …`, instead of reqwest's bare "error sending
-/// request". Every distinct message of the source chain is kept, outermost first, minus
-/// reqwest's own top line (it repeats the URL, which the caller names already).
-pub fn describe(error: &reqwest::Error) -> String {
+/// The client's own timeouts, so that a timed-out request can say which one ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// `[http] connect_timeout`.
+    pub connect: Duration,
+    /// `[http] read_timeout`.
+    pub read: Duration,
+}
+
+/// The cause of a transport failure in words an operator acts on, e.g. `connection refused
+/// (tcp connect error: Connection refused (os error 111)); nothing listens there: check
+/// base_url and that the service is up`, instead of reqwest's bare "error sending request
+/// for url". The plain-words cause comes first, then every distinct message of the source
+/// chain (reqwest's own top line is left out: it repeats the URL, which the caller names),
+/// then what to check.
+pub fn describe(error: &reqwest::Error, timeouts: Timeouts) -> String {
     let mut parts: Vec<String> = Vec::new();
+    let mut io_kind = None;
     let mut source = std::error::Error::source(error);
     while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
         let text = e.to_string();
         if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
         source = e.source();
     }
-    if error.is_timeout() && !parts.iter().any(|p| p.contains("timed out")) {
-        parts.insert(0, "timed out".to_owned());
+    let detail = if parts.is_empty() {
+        error.to_string()
+    } else {
+        parts.join(": ")
+    };
+    match cause(error, io_kind, &detail.to_lowercase(), timeouts) {
+        Some((cause, fix)) => format!("{cause} ({detail}); {fix}"),
+        None => detail,
     }
-    if parts.is_empty() {
-        return error.to_string();
+}
+
+/// The kind of failure, in plain words, and what to check; `None` when the chain says it
+/// well enough itself (a refused redirect, a cut-off body).
+fn cause(
+    error: &reqwest::Error,
+    io_kind: Option<std::io::ErrorKind>,
+    detail: &str,
+    timeouts: Timeouts,
+) -> Option<(String, &'static str)> {
+    use std::io::ErrorKind;
+    let secs = |d: Duration| humantime::format_duration(d).to_string();
+    if error.is_timeout() || io_kind == Some(ErrorKind::TimedOut) {
+        return Some(if error.is_connect() {
+            (
+                format!(
+                    "timed out after {} connecting ([http] connect_timeout)",
+                    secs(timeouts.connect)
+                ),
+                "check base_url and the network path (firewall, proxy), or raise connect_timeout",
+            )
+        } else {
+            (
+                format!(
+                    "timed out after {} without data ([http] read_timeout)",
+                    secs(timeouts.read)
+                ),
+                "the server is slow or stalled, or read_timeout is too short",
+            )
+        });
     }
-    parts.join(": ")
+    let plain = match io_kind {
+        Some(ErrorKind::ConnectionRefused) => Some((
+            "connection refused",
+            "nothing listens there: check base_url and that the service is up",
+        )),
+        Some(ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => Some((
+            "connection reset by the other end",
+            "a proxy or the server dropped it; it is retried",
+        )),
+        _ if detail.contains("dns error") || detail.contains("failed to lookup address") => Some((
+            "DNS lookup failed",
+            "check the host name in base_url and the resolver",
+        )),
+        _ if detail.contains("certificate") || detail.contains("tls") => Some((
+            "TLS handshake failed",
+            "check base_url's scheme and host, and the system's CA certificates",
+        )),
+        _ => None,
+    };
+    plain.map(|(cause, fix)| (cause.to_owned(), fix))
 }
 
 /// Why a bounded read stopped.

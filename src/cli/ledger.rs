@@ -13,8 +13,10 @@ use crate::inspect::{self, ExportFormat, RowFilter};
 pub enum LedgerCommand {
     /// One line per archived item, oldest first within each report
     List {
+        /// Only the items of this account (its `name` in the config)
         #[arg(long)]
         account: Option<String>,
+        /// Only the items of this report id
         #[arg(long)]
         report: Option<String>,
         /// A report format such as csv or json_v2_0
@@ -23,16 +25,19 @@ pub enum LedgerCommand {
         /// Items created on or after this day (YYYY-MM-DD, UTC) or RFC 3339 time
         #[arg(long, value_name = "DATE")]
         since: Option<String>,
+        /// Print JSON (an array of rows) instead of the table
         #[arg(long)]
         json: bool,
     },
     /// Files and bytes in total and per account, report and format; the last fetch
     Stats {
+        /// Print JSON instead of the table
         #[arg(long)]
         json: bool,
     },
     /// Every row as CSV or JSON, or as a checksum list for `sha256sum -c` (run it in the archive dir)
     Export {
+        /// csv (with a header), json, or sha256sum (`<sha256>  <path>` lines)
         #[arg(long, value_enum)]
         format: ExportFormat,
     },

@@ -29,7 +29,7 @@ pub mod verify;
 
 use failure::Failure;
 use ledger::LedgerCommand;
-use setup::Location;
+use setup::{ConfigArg, Location};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,8 +38,10 @@ use setup::Location;
     about = "Keeps a complete, verified, local archive of the stored usage reports of Acronis Cyber Protect Cloud"
 )]
 pub struct Cli {
-    /// Config file [default: /etc/report-archiver/config.toml]
-    #[arg(long, short, global = true, env = "REPORT_ARCHIVER_CONFIG")]
+    /// The config file given before the command (`report-archiver --config FILE run`, as
+    /// the systemd unit does). Hidden: each command that reads the config offers
+    /// `-c/--config` itself, and the others refuse it here.
+    #[arg(long, short, hide = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -56,6 +58,8 @@ pub enum Command {
         /// Create missing parent folders of archive.dir and ledger.path (as [daemon] create_dirs)
         #[arg(long)]
         create_dirs: bool,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// One pass for every account, then exit: 0 all archived, 1 something failed
     Once {
@@ -68,6 +72,8 @@ pub enum Command {
         /// Create missing parent folders of archive.dir and ledger.path (as [daemon] create_dirs)
         #[arg(long)]
         create_dirs: bool,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Load and validate the config, print the effective settings (secrets masked), check
     /// the archive and ledger paths; 0 good, 2 config or path wrong, 1 an account failed
@@ -75,6 +81,8 @@ pub enum Command {
         /// Also get a token per account and count the reports it sees (asks the cloud)
         #[arg(long)]
         online: bool,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Serve the built-in fake cloud API on loopback, to try the daemon without an account
     FakeCloud(demo::FakeCloudArgs),
@@ -101,10 +109,13 @@ pub enum Command {
         /// Only this account
         #[arg(long)]
         account: Option<String>,
+        /// Print JSON instead of the table
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// What the ledger holds: list, stats, export
     Ledger {
@@ -112,47 +123,94 @@ pub enum Command {
         command: LedgerCommand,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Re-hash every archived file against the ledger: 0 intact, 1 findings
     Verify {
         /// Quarantine changed files and fetch missing and changed items again
         #[arg(long)]
         repair: bool,
+        /// Print the findings as JSON instead of lines
         #[arg(long)]
         json: bool,
         #[command(flatten)]
         location: Location,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Delete archived files older than `[archive] keep`; the ledger marks them pruned
     Prune {
         /// List what would be deleted and delete nothing
         #[arg(long)]
         dry_run: bool,
+        /// Print what was (or would be) deleted as JSON
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Print a shell completion script
     Completions {
+        /// The shell to complete for
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout
-    Man,
+    /// Print the man page (roff) to stdout, or write one per command into a folder
+    Man {
+        /// Write every page (report-archiver.1, report-archiver-run.1, …) into this folder
+        /// instead of printing the top one
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+impl Command {
+    /// The config file this command reads: `--config` before the command, else its own
+    /// `-c/--config` (or `$REPORT_ARCHIVER_CONFIG`); `None` for a command that reads none.
+    fn config_arg(&self) -> Option<&ConfigArg> {
+        match self {
+            Self::Run { config, .. }
+            | Self::Once { config, .. }
+            | Self::CheckConfig { config, .. }
+            | Self::Reports { config, .. }
+            | Self::Ledger { config, .. }
+            | Self::Verify { config, .. }
+            | Self::Prune { config, .. } => Some(config),
+            Self::FakeCloud(_)
+            | Self::Demo(_)
+            | Self::Health { .. }
+            | Self::Completions { .. }
+            | Self::Man { .. } => None,
+        }
+    }
 }
 
 pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
-    let config_path = cli.config.as_deref();
+    let reads = cli.command.config_arg();
+    if cli.config.is_some() && reads.is_none() {
+        return Err(Failure::config(anyhow::anyhow!(
+            "this command reads no config file; drop --config (run, once, check-config, reports, ledger, verify and prune read one)"
+        )));
+    }
+    let path = cli
+        .config
+        .clone()
+        .or_else(|| reads.and_then(|r| r.config.clone()));
+    let config_path = path.as_deref();
     match cli.command {
         Command::Run {
             no_initial_pass,
             create_dirs,
+            ..
         } => service::run(config_path, !no_initial_pass, create_dirs).await,
         Command::Once {
             dry_run,
             account,
             create_dirs,
+            ..
         } => service::once(config_path, dry_run, account.as_deref(), create_dirs).await,
-        Command::CheckConfig { online } => check::check_config(config_path, online).await,
+        Command::CheckConfig { online, .. } => check::check_config(config_path, online).await,
         Command::FakeCloud(args) => demo::fake_cloud(args).await,
         Command::Demo(args) => demo::demo(args).await,
         Command::Health { url, timeout } => service::health(&url, timeout).await,
@@ -166,17 +224,19 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             account,
             json,
             location,
+            ..
         } => reports::reports(config_path, &location, account.as_deref(), json).await,
-        Command::Ledger { command, location } => {
-            ledger::ledger(config_path, &location, command).await
-        }
+        Command::Ledger {
+            command, location, ..
+        } => ledger::ledger(config_path, &location, command).await,
         Command::Verify {
             repair,
             json,
             location,
+            ..
         } => verify::verify(config_path, &location, repair, json).await,
-        Command::Prune { dry_run, json } => prune::prune(config_path, dry_run, json).await,
-        Command::Completions { shell } => Ok(docs::completions(shell, Cli::command())),
-        Command::Man => docs::man(Cli::command()),
+        Command::Prune { dry_run, json, .. } => prune::prune(config_path, dry_run, json).await,
+        Command::Completions { shell } => docs::completions(shell, Cli::command()),
+        Command::Man { dir } => docs::man(Cli::command(), dir.as_deref()),
     }
 }

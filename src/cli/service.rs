@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::failure::Failure;
-use super::output::{exit_code, render_summary};
+use super::output::{emit, exit_code, render_summary};
 use super::setup::{announce_paths, build_daemon, load, shutdown_signal};
 use crate::app::{Daemon, Mode};
 use crate::config::Config;
@@ -57,10 +57,11 @@ pub async fn once(
     let reports = daemon.run_once().await;
     progress.finish();
     daemon.close().await;
+    // Through `emit`: `once | head` ends quietly, not with a broken-pipe panic.
     if dry_run {
-        print!("{}", render_plan(&reports));
+        emit(&render_plan(&reports))?;
     } else {
-        print!("{}", render_summary(&reports));
+        emit(&render_summary(&reports))?;
     }
     Ok(exit_code(&reports))
 }

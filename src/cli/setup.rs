@@ -71,6 +71,20 @@ pub fn start_telemetry(format: LogFormat, level: &str) {
     }
 }
 
+/// `-c/--config`: offered by the commands that read the config, and by their subcommands.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArg {
+    /// The config file to read [default: /etc/report-archiver/config.toml]
+    #[arg(
+        long = "config",
+        short = 'c',
+        global = true,
+        env = "REPORT_ARCHIVER_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+}
+
 /// Where an archive is when it is not where the config says (a copy, a restore).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Location {

@@ -90,12 +90,9 @@ async fn verify_with(
     // Pruned rows name files retention deleted on purpose: not part of the archive now.
     let rows = ledger.live_rows().await.map_err(Failure::runtime)?;
     let progress = Progress::on_terminal("verifying");
-    let report = verify::verify(&store, rows, &progress)
-        .await
-        .context("verify failed")
-        .map_err(Failure::runtime)?;
+    let report = verify::verify(&store, rows, &progress).await;
     progress.finish();
-    Ok(report)
+    report.context("verify failed").map_err(Failure::runtime)
 }
 
 /// The repair could not start: a config the archive or the bucket cannot honour exits 2,

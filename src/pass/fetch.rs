@@ -52,6 +52,7 @@ pub(super) async fn download_one(
             Ok(row) => {
                 ctx.observer.item_archived(&ctx.account.name);
                 info!(
+                    name: super::FILE_ARCHIVED_EVENT,
                     bytes = row.wire_bytes,
                     stored_bytes = row.stored_bytes,
                     path = %row.path,

@@ -40,6 +40,11 @@ pub use fetch::refetch;
 pub use observe::{Observers, PassObserver};
 pub use report::{PassReport, PlannedItem, ReportOutcome, VanishedItem};
 
+/// The name of the one INFO event per archived file. Logging tells it apart by this name:
+/// on a terminal, where thousands of them would bury the progress bar, it shows only at
+/// debug verbosity (`telemetry`); JSON logs and non-terminals keep every one.
+pub const FILE_ARCHIVED_EVENT: &str = "file archived";
+
 /// Everything a pass needs, shared by the passes of one account.
 #[derive(Clone)]
 pub struct PassContext {

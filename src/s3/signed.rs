@@ -186,13 +186,19 @@ impl ObjectTarget {
                 Ok(reply) => reply.describe(),
                 Err(failure) => failure.message.clone(),
             };
-            tracing::debug!(
+            // WARN, as the cloud client's retries: a struggling bucket must not be silence.
+            let attempts = self.retries.saturating_add(1);
+            tracing::warn!(
                 action,
                 key,
                 attempt,
+                attempts,
                 wait_ms = wait.as_millis() as u64,
                 why,
-                "transient S3 failure; retrying"
+                "S3 attempt {attempt}/{attempts} failed; retrying in {}",
+                humantime::format_duration(std::time::Duration::from_millis(
+                    wait.as_millis() as u64
+                ))
             );
             tokio::time::sleep(wait).await;
         }

@@ -21,13 +21,19 @@ pub enum Check {
         len: u64,
         unlocked: Option<Unlocked>,
     },
-    /// Other content (`actual`: its SHA-256 and length), or unreadable (`None`).
+    /// Other content (`actual`: its SHA-256 and length).
     Changed {
         actual: Option<(String, u64)>,
         detail: String,
     },
     Missing {
         detail: &'static str,
+    },
+    /// There, but reading it failed (an I/O error, a path the archive's rules refuse, a
+    /// bucket that would not answer): nothing is known about its content, so it is neither
+    /// changed nor missing, and `--repair` must not set it aside or fetch over it.
+    Unreadable {
+        detail: String,
     },
 }
 
@@ -61,6 +67,15 @@ impl Store {
                 detail: "no such object",
             },
             Err(e) => unreadable(e),
+        }
+    }
+
+    /// The folder the archive is in, when it is a folder (with `[archive.s3]` the bucket
+    /// is read object by object instead).
+    pub fn folder_root(&self) -> Option<&std::path::Path> {
+        match &self.bucket {
+            Some(_) => None,
+            None => Some(self.archive.root()),
         }
     }
 
@@ -123,8 +138,7 @@ fn compare(
 }
 
 fn unreadable(e: impl std::fmt::Display) -> Check {
-    Check::Changed {
-        actual: None,
+    Check::Unreadable {
         detail: format!("cannot be read: {e}"),
     }
 }

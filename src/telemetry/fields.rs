@@ -98,7 +98,11 @@ pub(super) fn error_text(value: &(dyn std::error::Error + 'static)) -> String {
     let mut source = value.source();
     let mut sources = Vec::new();
     while let Some(s) = source {
-        sources.push(s.to_string());
+        // Many messages quote their cause already: each cause is written once.
+        let cause = s.to_string();
+        if !cause.is_empty() && !text.contains(&cause) && !sources.contains(&cause) {
+            sources.push(cause);
+        }
         source = s.source();
     }
     if !sources.is_empty() {

@@ -22,6 +22,7 @@
 use std::io::IsTerminal;
 use std::sync::Once;
 
+use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -87,11 +88,16 @@ type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
 /// An invalid filter (naming `RUST_LOG` or `log.level`), or a subscriber already installed.
 pub fn init(format: LogFormat, level: &str) -> Result<(), TelemetryError> {
     let filter = build_filter(level)?;
+    let sink = Sink::detect();
+    let quiet = quiet_files(format, sink, filter.max_level_hint());
     // Through the progress bar's writer: on a terminal, log lines go above the bar.
-    let layer = fmt_layer(format, Sink::detect(), crate::progress::LogWriter);
+    let layer = fmt_layer(format, sink, crate::progress::LogWriter);
     tracing_subscriber::registry()
         .with(layer)
         .with(filter)
+        .with(filter_fn(move |meta| {
+            !(quiet && meta.name() == crate::pass::FILE_ARCHIVED_EVENT)
+        }))
         .try_init()
         .map_err(TelemetryError::AlreadyInitialised)?;
     let _ = ACTIVE_FORMAT.set(format);
@@ -123,6 +129,15 @@ pub fn init_for_tests() {
             .with(filter)
             .try_init();
     });
+}
+
+/// Whether the one-line-per-file events are left out: on a terminal a person reads the
+/// progress bar and the summary table, and a line per file (thousands, with real accounts)
+/// would bury both. They stay when the logs are JSON (a machine reads them), when stderr is
+/// not a terminal (a service, a pipe, a file) and when the level asks for debug output.
+fn quiet_files(format: LogFormat, sink: Sink, max_level: Option<LevelFilter>) -> bool {
+    let debug = max_level.is_none_or(|max| max >= LevelFilter::DEBUG);
+    sink == Sink::Terminal && format != LogFormat::Json && !debug
 }
 
 /// `RUST_LOG` when set and not empty, else `level`; always quiets the noisy dependencies.

@@ -180,3 +180,15 @@ fn a_bad_level_is_an_error_naming_where_it_came_from() {
     let err = build_filter("info,[").unwrap_err();
     assert!(err.to_string().contains("log.level"), "{err}");
 }
+
+#[test]
+fn per_file_lines_are_left_out_on_a_terminal_only_below_debug() {
+    let info = Some(LevelFilter::INFO);
+    let debug = Some(LevelFilter::DEBUG);
+    assert!(quiet_files(LogFormat::Auto, Sink::Terminal, info));
+    assert!(quiet_files(LogFormat::Pretty, Sink::Terminal, info));
+    assert!(!quiet_files(LogFormat::Auto, Sink::Terminal, debug));
+    assert!(!quiet_files(LogFormat::Json, Sink::Terminal, info));
+    assert!(!quiet_files(LogFormat::Auto, Sink::Plain, info));
+    assert!(!quiet_files(LogFormat::Auto, Sink::Journald, info));
+}

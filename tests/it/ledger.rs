@@ -87,7 +87,7 @@ async fn ledger_stats_table_and_json_agree() {
     let (code, table, text) = run(&mut app.bin(&["ledger", "stats"]));
     assert_eq!(code, Some(0), "{text}");
     assert!(
-        table.starts_with(&format!("files {}, bytes {bytes},", rows.len())),
+        table.starts_with(&format!("files {}, stored bytes {bytes},", rows.len())),
         "{table}"
     );
     assert!(table.contains(&format!("last fetch {last}")), "{table}");

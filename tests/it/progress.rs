@@ -5,7 +5,7 @@ use std::process::Command;
 
 use report_archiver::fake_cloud::FakeCloud;
 
-use crate::support::{TestApp, output_text, spawn_app};
+use crate::support::{Options, TestApp, output_text, spawn_app};
 
 /// Runs the binary with this app's config inside a pty; returns everything the terminal got.
 fn in_a_terminal(app: &TestApp, args: &str) -> String {
@@ -48,4 +48,39 @@ async fn once_and_verify_draw_a_progress_bar_on_a_terminal_only() {
             "{text}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_once_prints_no_line_per_file_and_elsewhere_one() {
+    let app = spawn_app(FakeCloud::seeded(7, 2, &["csv", "html"])).await;
+    // The level an operator runs with: the tests' default also asks for debug lines, which
+    // bring the per-file lines back on purpose.
+    let toml = app.config_toml(&Options::default());
+    app.write_config(&toml.replace("\"info,report_archiver=debug\"", "\"info\""));
+    let saved = app.fake.saved_items().len();
+    assert!(saved > 2);
+    let terminal = in_a_terminal(&app, "once");
+    assert!(
+        terminal.contains(&format!("{saved}/{saved} items")),
+        "{terminal}"
+    );
+    assert!(terminal.contains("(total)"), "the table: {terminal}");
+    assert!(!terminal.contains("stored_bytes="), "{terminal}");
+    assert!(
+        !terminal.lines().any(|l| l.contains(" archived ")),
+        "{terminal}"
+    );
+
+    // Piped (a service, a log file): one INFO line per file, as before.
+    std::fs::remove_dir_all(&app.archive_dir).expect("archive removed");
+    std::fs::remove_file(&app.ledger_path).expect("ledger removed");
+    let out = app.bin(&["once"]).output().expect("runs");
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let per_file = stderr
+        .lines()
+        .filter(|l| l.contains("INFO") && l.contains("stored_bytes="))
+        .count();
+    assert_eq!(per_file, app.archived_files().len(), "{stderr}");
 }

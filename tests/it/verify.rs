@@ -158,3 +158,95 @@ async fn repair_says_what_the_cloud_no_longer_has() {
         Some(1)
     );
 }
+
+/// Every file under `dir`, relative, sorted (the archive as it is on disk).
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).expect("under dir");
+                out.push(relative.display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_archive_root_is_an_error_and_repair_touches_nothing() {
+    let app = archived_app().await;
+    let kept = app.dir.path().join("archive-kept");
+    std::fs::rename(&app.archive_dir, &kept).expect("move the archive aside");
+    let before = files_in(&kept);
+    // The tests run as root, whom no permission bit stops: a file where the archive folder
+    // should be makes listing it fail for anyone (ENOTDIR), deterministically.
+    std::fs::write(&app.archive_dir, b"not a folder").expect("a file in its place");
+    for args in [&["verify"][..], &["verify", "--repair"]] {
+        let (code, stdout, text) = run(&mut app.bin(args));
+        assert_eq!(code, Some(1), "{args:?}: {text}");
+        assert!(text.contains("cannot read the archive folder"), "{text}");
+        assert_eq!(text.matches("Not a directory").count(), 1, "{text}");
+        assert!(!stdout.contains("ok"), "{stdout}");
+    }
+    // A folder that is not there at all is no better: every file would be "missing".
+    std::fs::remove_file(&app.archive_dir).expect("remove the file");
+    let (code, _, text) = run(&mut app.bin(&["verify", "--repair"]));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("No such file or directory"), "{text}");
+    assert!(!app.archive_dir.exists(), "repair created nothing");
+    assert_eq!(
+        files_in(&kept),
+        before,
+        "nothing moved, nothing quarantined"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_file_is_unreadable_not_changed_and_repair_leaves_it_in_place() {
+    let app = archived_app().await;
+    let rows = app.ledger_rows().await;
+    let victim = &rows[0];
+    let path = app.archive_dir.join(&victim.path);
+    // Root reads any file; a folder where the file was opens but fails the read (EISDIR):
+    // an I/O error while hashing, as a bad disk sector or a dead mount gives.
+    std::fs::remove_file(&path).expect("remove");
+    std::fs::create_dir(&path).expect("a folder in its place");
+
+    let (code, table, text) = run(&mut app.bin(&["verify"]));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        table.contains(&format!("UNREADABLE   {}", victim.path)),
+        "{table}"
+    );
+    assert!(table.contains("0 changed, 1 unreadable"), "{table}");
+    let (code, report) = verify_json(&app, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["unreadable"][0]["path"], victim.path.as_str());
+    assert!(
+        report["unreadable"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("Is a directory")),
+        "{report}"
+    );
+    assert_eq!(report["changed"], serde_json::json!([]));
+
+    let downloads = app.fake.download_count(&victim.stored_id);
+    let (code, report) = verify_json(&app, &["--repair"]);
+    assert_eq!(code, Some(1), "an unreadable file still needs an operator");
+    assert_eq!(report["repair"]["quarantined"], serde_json::json!([]));
+    assert_eq!(report["repair"]["restored"], serde_json::json!([]));
+    assert!(path.is_dir(), "left in place");
+    assert_eq!(app.fake.download_count(&victim.stored_id), downloads);
+    assert!(
+        !app.archived_files()
+            .iter()
+            .any(|p| p.starts_with(".quarantine/")),
+        "nothing quarantined"
+    );
+}

@@ -298,15 +298,80 @@ async fn transport_failures_name_their_cause() {
     let (code, _, text) = run(&mut app.bin(&["once"]));
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("too many redirects (5)"), "{text}");
+}
 
-    // A closed port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_goes_silent_names_the_read_timeout_that_ran_out() {
+    let server = serve(|r| {
+        r.path.ends_with("/idp/token").then(|| {
+            let body = br#"{"access_token":"silent","expires_in":7200}"#.to_vec();
+            let length = body.len().to_string();
+            Reply::head(
+                200,
+                &[
+                    ("content-type", "application/json"),
+                    ("content-length", length.as_str()),
+                ],
+            )
+            .then(Step::Drip {
+                bytes: body,
+                every: Duration::from_secs(3),
+            })
+        })
+    })
+    .await;
+    let http = "retries = 0\ntimeout = \"20s\"\nread_timeout = \"1s\"";
+    let app = HostileApp::new(&server.base_url, http, "", "");
+    let (code, _, text) = run(&mut app.bin(&["once"]));
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("timed out after 1s without data ([http] read_timeout)"),
+        "{text}"
+    );
+}
+
+/// A port nothing listens on (bound, then closed again: the kernel refuses connections).
+fn closed_port() -> std::net::SocketAddr {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = closed.local_addr().expect("addr");
     drop(closed);
-    let app = HostileApp::new(&format!("http://{addr}"), FAST, "", "");
-    let (code, _, text) = run(&mut app.bin(&["once"]));
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_port_is_named_connection_refused_and_every_retry_is_a_warning() {
+    let http = "retries = 2\nmax_backoff = \"50ms\"";
+    let app = HostileApp::new(&format!("http://{}", closed_port()), http, "", "");
+    let (code, stdout, text) = run(&mut app.bin(&["once"]));
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.to_lowercase().contains("connection refused"), "{text}");
+    // The (total) row's note: too long to sit beside it, so on the lines below.
+    let total = stdout
+        .lines()
+        .skip_while(|l| !l.contains("(total)"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(total.contains("connection refused"), "{text}");
+    assert!(!text.contains("error sending request"), "{text}");
+    // Three attempts: the first two are retried, each a WARN line saying so and why.
+    for n in [1, 2] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!("attempt {n}/3 failed; retrying in")))
+            .unwrap_or_else(|| panic!("no warning for attempt {n}: {text}"));
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains("connection refused"), "{line}");
+    }
+    assert!(
+        !text.contains("attempt 3/3"),
+        "the last attempt is not retried: {text}"
+    );
+
+    // A command that fails with an `error:` line names the cause once.
+    let (code, _, text) = run(&mut app.bin(&["reports"]));
+    assert_eq!(code, Some(1), "{text}");
+    let error = text.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+    assert_eq!(error.matches("connection refused").count(), 1, "{text}");
+    assert_eq!(error.matches("os error 111").count(), 1, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
