@@ -8,7 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 
 use super::path::{relative_path, resolve, temp_name};
@@ -18,6 +18,10 @@ use super::{Archive, ArchiveError, ArchiveTarget, ArchivedFile, BodyInfo, PARTIA
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Chunks in flight between the network task and the blocking writer; bounds memory.
 const WRITE_QUEUE_CHUNKS: usize = 4;
+/// Bodies declared (by `Content-Length` or the listing) at most this long are read whole
+/// into memory, then written by one blocking call: a small report then costs one thread
+/// hand-off instead of one per chunk. Memory: this times the downloads on the wire.
+const SMALL_BODY_BYTES: u64 = 256 * 1024;
 /// Bodies from this size up (or of unknown size) are hashed on a thread of their own.
 const HASH_THREAD_MIN_BYTES: u64 = 1024 * 1024;
 /// How far past its listed size a gzip body may run before it is refused.
@@ -95,33 +99,21 @@ impl Archive {
             .join(PARTIAL_DIR)
             .join(temp_name(target.stored_id));
         let guard = TempGuard::new(temp.clone());
-        let (tx, rx) = mpsc::sync_channel::<Bytes>(WRITE_QUEUE_CHUNKS);
-        let writer_path = temp.clone();
         let limit = info.max_bytes.unwrap_or(u64::MAX);
-        let hash_on_own_thread = info
-            .content_length
-            .or(info.listed_size)
-            .is_none_or(|n| n >= HASH_THREAD_MIN_BYTES);
-        let writer = tokio::task::spawn_blocking(move || {
-            write_temp(&writer_path, mode, limit, rx, hash_on_own_thread)
-        });
+        let job = WriterJob {
+            path: temp.clone(),
+            mode,
+            limit,
+            hash_on_own_thread: info
+                .content_length
+                .or(info.listed_size)
+                .is_none_or(|n| n >= HASH_THREAD_MIN_BYTES),
+        };
         let bounds = Bounds {
             limit,
             declared: declared_limit(&info, is_gzip),
         };
-        let (wire, failure) = pump(head, &mut body, &tx, bounds).await;
-        drop(tx);
-        // Whoever lent the body (a download slot, a connection) gets it back before the
-        // fsync and the rename.
-        drop(body);
-        let written = writer
-            .await
-            .map_err(|e| ArchiveError::Writer(e.to_string()))
-            .and_then(|r| r);
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        let (stored_bytes, sha256) = written?;
+        let (wire, (stored_bytes, sha256)) = receive(head, body, bounds, job).await?;
         check_after(&info, is_gzip, wire)?;
         Ok(Staged {
             file: ArchivedFile {
@@ -135,6 +127,70 @@ impl Archive {
             guard,
         })
     }
+}
+
+/// What the blocking writer needs.
+struct WriterJob {
+    path: PathBuf,
+    mode: WriteMode,
+    limit: u64,
+    hash_on_own_thread: bool,
+}
+
+/// Pumps the body into the blocking writer (through memory first for a small one); returns
+/// the wire bytes and what the writer stored (length, SHA-256). A failure of the body wins
+/// over the writer's, which only follows from it.
+async fn receive<S, E>(
+    head: Head,
+    mut body: S,
+    bounds: Bounds,
+    job: WriterJob,
+) -> Result<(u64, (u64, String)), ArchiveError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let (tx, rx) = mpsc::sync_channel::<Bytes>(WRITE_QUEUE_CHUNKS);
+    let start_writer = move || {
+        tokio::task::spawn_blocking(move || {
+            write_temp(&job.path, job.mode, job.limit, rx, job.hash_on_own_thread)
+        })
+    };
+    let small = bounds.declared.is_some_and(|(_, n)| n <= SMALL_BODY_BYTES);
+    let (wire, writer) = if small {
+        // Read whole first (the declared length bounds it), then written in one go.
+        let mut whole = BytesMut::new();
+        let (wire, failure) = pump(head, &mut body, bounds, |chunk| {
+            whole.extend_from_slice(&chunk);
+            true
+        })
+        .await;
+        drop(body);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        // The channel has room for it: nothing waits.
+        let _ = tx.send(whole.freeze());
+        drop(tx);
+        (wire, start_writer())
+    } else {
+        let writer = start_writer();
+        let (wire, failure) = pump(head, &mut body, bounds, |chunk| tx.send(chunk).is_ok()).await;
+        drop(tx);
+        // Whoever lent the body (a download slot, a connection) gets it back before the
+        // fsync and the rename.
+        drop(body);
+        if let Some(e) = failure {
+            // The writer stops at the closed channel; its own result adds nothing.
+            let _ = writer.await;
+            return Err(e);
+        }
+        (wire, writer)
+    };
+    let written = writer
+        .await
+        .map_err(|e| ArchiveError::Writer(e.to_string()))??;
+    Ok((wire, written))
 }
 
 /// Reads until the first two bytes are known: they tell gzip from plain.
@@ -242,14 +298,15 @@ struct Bounds {
     declared: Option<(&'static str, u64)>,
 }
 
-/// Sends the head and then the rest of the body to the writer, counting wire bytes; stops
+/// Sends the head and then the rest of the body to `send` (the writer, or memory for a
+/// small body), counting wire bytes; stops
 /// at the first chunk past a bound, at a broken body, or when the writer stopped (its own
 /// error then says why). Returns the wire bytes and what stopped it, if anything did.
 async fn pump<S, E>(
     head: Head,
     body: &mut S,
-    tx: &mpsc::SyncSender<Bytes>,
     bounds: Bounds,
+    mut send: impl FnMut(Bytes) -> bool,
 ) -> (u64, Option<ArchiveError>)
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -290,7 +347,7 @@ where
             };
             return (wire, Some(failure));
         }
-        if tx.send(chunk).is_err() {
+        if !send(chunk) {
             return (wire, None);
         }
     }

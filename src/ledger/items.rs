@@ -103,7 +103,9 @@ impl Ledger {
     }
 
     /// [`Ledger::record_with_object`] for several items in one transaction: one commit,
-    /// so one fsync of the WAL for all of them (a pass's group commit). All or none are
+    /// so one fsync of the WAL for all of them (a pass's group commit), and three
+    /// statements however many rows (they read the rows as one JSON array), so the
+    /// ledger's single connection is taken for a moment per batch. All or none are
     /// recorded. Call only once every one of their files is durable.
     pub async fn record_all(
         &self,
@@ -112,9 +114,29 @@ impl Ledger {
         if items.is_empty() {
             return Ok(());
         }
+        let rows: Vec<RowJson<'_>> = items
+            .iter()
+            .map(|(row, object)| RowJson {
+                row,
+                e_tag: object.and_then(|o| o.e_tag.as_deref()),
+                version_id: object.and_then(|o| o.version_id.as_deref()),
+            })
+            .collect();
+        let rows = serde_json::to_string(&rows).map_err(|e| LedgerError::Query {
+            what: "record archived items",
+            source: sqlx::Error::Encode(Box::new(e)),
+        })?;
         let mut tx = self.pool.begin().await.map_err(query_err("begin record"))?;
-        for (row, object) in items {
-            record_in(&mut tx, row, object.cloned().unwrap_or_default()).await?;
+        for (what, sql) in [
+            ("record archived item", RECORD_ROWS),
+            ("clear item failure", CLEAR_FAILURES),
+            ("clear not found item", CLEAR_NOT_FOUND),
+        ] {
+            sqlx::query(sql)
+                .bind(&rows)
+                .execute(&mut *tx)
+                .await
+                .map_err(query_err(what))?;
         }
         tx.commit().await.map_err(query_err("commit record"))?;
         Ok(())
@@ -210,62 +232,48 @@ impl Ledger {
     }
 }
 
-/// One archived item's row, and its past failures and first not-found answer forgotten.
-async fn record_in(
-    tx: &mut sqlx::SqliteConnection,
-    row: &ArchivedRow,
-    object: ObjectRef,
-) -> Result<(), LedgerError> {
-    sqlx::query(
-        "INSERT INTO archived_items (account, report_id, stored_id, report_format, created_at,
-            listed_size, wire_bytes, stored_bytes, sha256, compressed, path, fetched_at,
-            e_tag, version_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (account, report_id, stored_id) DO UPDATE SET
-            report_format = excluded.report_format, created_at = excluded.created_at,
-            listed_size = excluded.listed_size, wire_bytes = excluded.wire_bytes,
-            stored_bytes = excluded.stored_bytes, sha256 = excluded.sha256,
-            compressed = excluded.compressed, path = excluded.path,
-            fetched_at = excluded.fetched_at, missing_since = NULL,
-            e_tag = excluded.e_tag, version_id = excluded.version_id",
-    )
-    .bind(&row.account)
-    .bind(&row.report_id)
-    .bind(&row.stored_id)
-    .bind(&row.report_format)
-    .bind(&row.created_at)
-    .bind(row.listed_size)
-    .bind(row.wire_bytes)
-    .bind(row.stored_bytes)
-    .bind(&row.sha256)
-    .bind(row.compressed)
-    .bind(&row.path)
-    .bind(&row.fetched_at)
-    .bind(object.e_tag)
-    .bind(object.version_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(query_err("record archived item"))?;
-    sqlx::query("DELETE FROM item_failures WHERE account = ? AND report_id = ? AND stored_id = ?")
-        .bind(&row.account)
-        .bind(&row.report_id)
-        .bind(&row.stored_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(query_err("clear item failure"))?;
-    // A download that answered 404 once and then came through was not lost after all.
-    sqlx::query(
-        "DELETE FROM vanished_items WHERE account = ? AND report_id = ? AND stored_id = ?
-            AND vanished_at IS NULL",
-    )
-    .bind(&row.account)
-    .bind(&row.report_id)
-    .bind(&row.stored_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(query_err("clear not found item"))?;
-    Ok(())
+/// One row of [`Ledger::record_all`]'s JSON array.
+#[derive(serde::Serialize)]
+struct RowJson<'a> {
+    #[serde(flatten)]
+    row: &'a ArchivedRow,
+    e_tag: Option<&'a str>,
+    version_id: Option<&'a str>,
 }
+
+/// The rows, inserted or (an item fetched again after its file went missing) updated.
+/// `WHERE true` tells SQLite's parser the `ON CONFLICT` belongs to the upsert.
+const RECORD_ROWS: &str = "INSERT INTO archived_items (account, report_id, stored_id,
+        report_format, created_at, listed_size, wire_bytes, stored_bytes, sha256, compressed,
+        path, fetched_at, e_tag, version_id)
+    SELECT json_extract(value, '$.account'), json_extract(value, '$.report_id'),
+        json_extract(value, '$.stored_id'), json_extract(value, '$.report_format'),
+        json_extract(value, '$.created_at'), json_extract(value, '$.listed_size'),
+        json_extract(value, '$.wire_bytes'), json_extract(value, '$.stored_bytes'),
+        json_extract(value, '$.sha256'), json_extract(value, '$.compressed'),
+        json_extract(value, '$.path'), json_extract(value, '$.fetched_at'),
+        json_extract(value, '$.e_tag'), json_extract(value, '$.version_id')
+    FROM json_each(?) WHERE true
+    ON CONFLICT (account, report_id, stored_id) DO UPDATE SET
+        report_format = excluded.report_format, created_at = excluded.created_at,
+        listed_size = excluded.listed_size, wire_bytes = excluded.wire_bytes,
+        stored_bytes = excluded.stored_bytes, sha256 = excluded.sha256,
+        compressed = excluded.compressed, path = excluded.path,
+        fetched_at = excluded.fetched_at, missing_since = NULL,
+        e_tag = excluded.e_tag, version_id = excluded.version_id";
+
+/// An archived item's past failures are forgotten.
+const CLEAR_FAILURES: &str = "DELETE FROM item_failures
+    WHERE (account, report_id, stored_id) IN (SELECT json_extract(value, '$.account'),
+        json_extract(value, '$.report_id'), json_extract(value, '$.stored_id')
+        FROM json_each(?))";
+
+/// A download that answered 404 once and then came through was not lost after all.
+const CLEAR_NOT_FOUND: &str = "DELETE FROM vanished_items
+    WHERE vanished_at IS NULL
+      AND (account, report_id, stored_id) IN (SELECT json_extract(value, '$.account'),
+        json_extract(value, '$.report_id'), json_extract(value, '$.stored_id')
+        FROM json_each(?))";
 
 #[cfg(test)]
 mod tests {
@@ -357,5 +365,87 @@ mod tests {
         }
         let newest = ledger.newest_row_at().await.unwrap().map(rfc3339);
         assert_eq!(newest.as_deref(), Some("2026-03-01T00:00:00Z"));
+    }
+
+    fn row(id: &str, sha: &str) -> ArchivedRow {
+        ArchivedRow {
+            account: "a".into(),
+            report_id: "r".into(),
+            stored_id: id.into(),
+            report_format: "csv".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            listed_size: Some(1234),
+            wire_bytes: 1234,
+            stored_bytes: 99_999_999_999,
+            sha256: sha.into(),
+            compressed: true,
+            path: format!("a/r/{id} \"odd\".csv"),
+            fetched_at: "2026-01-02T03:04:05Z".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn record_all_writes_every_row_exactly_and_forgets_their_failures_and_first_404s() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.db"), DEFAULT_BUSY_TIMEOUT)
+            .await
+            .unwrap();
+        let key = |id| ItemKey {
+            account: "a",
+            report_id: "r",
+            stored_id: id,
+        };
+        // x was archived and its file went missing; y kept failing; z answered 404 once.
+        ledger.record(&row("x", "old")).await.unwrap();
+        ledger.mark_missing(&key("x")).await.unwrap();
+        for _ in 0..4 {
+            let wait = std::time::Duration::from_secs(3600);
+            ledger
+                .record_item_failure(&key("y"), "boom", wait)
+                .await
+                .unwrap();
+        }
+        assert!(!ledger.deferred_items("a").await.unwrap().is_empty());
+        let listed = crate::ledger::ListedFacts {
+            report_format: "csv",
+            created_at: "2026-01-01T00:00:00Z",
+            listed_size: None,
+        };
+        let answer = crate::ledger::NotFoundAnswer {
+            status: 404,
+            message: "no",
+        };
+        ledger
+            .record_not_found(&key("z"), listed, answer)
+            .await
+            .unwrap();
+        assert!(
+            ledger
+                .not_found_items("a", "r")
+                .await
+                .unwrap()
+                .1
+                .contains("z")
+        );
+
+        let object = ObjectRef {
+            e_tag: Some("\"etag\"".into()),
+            version_id: Some("v1".into()),
+        };
+        let (x, y, z) = (row("x", "new"), row("y", "why"), row("z", "zed"));
+        ledger
+            .record_all(&[(&x, None), (&y, None), (&z, Some(&object))])
+            .await
+            .unwrap();
+
+        let mut rows = ledger.archived_rows().await.unwrap();
+        rows.sort_by(|a, b| a.stored_id.cmp(&b.stored_id));
+        assert_eq!(rows, vec![x.clone(), y, z.clone()], "every field as given");
+        let found = ledger.archived_paths("a", "r", &["x"]).await.unwrap();
+        assert_eq!(found["x"], Some(x.path), "no longer missing");
+        assert!(ledger.deferred_items("a").await.unwrap().is_empty());
+        assert!(ledger.not_found_items("a", "r").await.unwrap().1.is_empty());
+        assert_eq!(ledger.object_refs().await.unwrap()[&z.path], object);
+        ledger.record_all(&[]).await.unwrap();
     }
 }
