@@ -24,11 +24,20 @@ use super::{ItemError, PassContext};
 /// (`run.rs`) bound it long before that.
 const MAX_BATCH: usize = 256;
 
-/// A file to keep and its row, and where to send how that went.
+/// A file to keep (or already kept) and its row, and where to send how that went.
 pub(super) struct Job {
-    staged: Staged,
+    file: ToKeep,
     row: ArchivedRow,
     reply: oneshot::Sender<Result<ArchivedRow, ItemError>>,
+}
+
+/// What a job's file needs before its row may be written.
+enum ToKeep {
+    /// Staged: kept with the batch (`Store::publish_all`).
+    Staged(Staged),
+    /// Already uploaded to the bucket by its download (uploads gain nothing from a batch):
+    /// only the row is batched, with the object's ETag and version.
+    Uploaded(Option<ObjectRef>),
 }
 
 /// The downloads' side of the commit stage.
@@ -52,9 +61,22 @@ impl Committer {
         staged: Staged,
         row: ArchivedRow,
     ) -> Result<ArchivedRow, ItemError> {
+        self.send(ToKeep::Staged(staged), row).await
+    }
+
+    /// Records `row` of a file the bucket already holds (`object`) with the next batch.
+    pub(super) async fn record(
+        &self,
+        row: ArchivedRow,
+        object: Option<ObjectRef>,
+    ) -> Result<ArchivedRow, ItemError> {
+        self.send(ToKeep::Uploaded(object), row).await
+    }
+
+    async fn send(&self, file: ToKeep, row: ArchivedRow) -> Result<ArchivedRow, ItemError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .unbounded_send(Job { staged, row, reply })
+            .unbounded_send(Job { file, row, reply })
             .map_err(|_| ItemError::CommitStopped)?;
         answer.await.map_err(|_| ItemError::CommitStopped)?
     }
@@ -81,19 +103,27 @@ pub(super) async fn run_commits(
 
 /// Keeps a batch's files, then records the rows of those that were kept.
 async fn commit_batch(ctx: &PassContext, ledger: &Ledger, batch: Vec<Job>) {
-    let mut staged = Vec::with_capacity(batch.len());
-    let mut waiting = Vec::with_capacity(batch.len());
-    for job in batch {
-        staged.push(job.staged);
-        waiting.push((job.row, job.reply));
+    tracing::debug!(files = batch.len(), "committing a batch");
+    let mut kept = Vec::with_capacity(batch.len());
+    let mut staged = Vec::new();
+    let mut waiting = Vec::new();
+    for Job { file, row, reply } in batch {
+        match file {
+            ToKeep::Staged(s) => {
+                staged.push(s);
+                waiting.push((row, reply));
+            }
+            ToKeep::Uploaded(object) => kept.push((row, object, reply)),
+        }
     }
-    tracing::debug!(files = staged.len(), "committing a batch");
-    let mut kept = Vec::with_capacity(waiting.len());
-    for ((row, reply), published) in waiting.into_iter().zip(ctx.store.publish_all(staged).await) {
-        match published {
-            Ok(p) => kept.push((row, p.object, reply)),
-            // The downloader may be gone (cancelled): then no one is waiting.
-            Err(e) => drop(reply.send(Err(e.into()))),
+    if !staged.is_empty() {
+        let published = ctx.store.publish_all(staged).await;
+        for ((row, reply), published) in waiting.into_iter().zip(published) {
+            match published {
+                Ok(p) => kept.push((row, p.object, reply)),
+                // The downloader may be gone (cancelled): then no one is waiting.
+                Err(e) => drop(reply.send(Err(e.into()))),
+            }
         }
     }
     let rows: Vec<(&ArchivedRow, Option<&ObjectRef>)> = kept

@@ -168,7 +168,13 @@ async fn fetch_and_record(
     // What is kept is the staged file as it is: the row's file fields are final now.
     let row = archived_row(ctx, d, file.clone());
     match keep {
-        Keep::Batched(committer) => committer.commit(staged, row).await,
+        Keep::Batched(committer) if ctx.store.publishes_in_batches() => {
+            committer.commit(staged, row).await
+        }
+        Keep::Batched(committer) => {
+            let Published { object, .. } = ctx.store.publish(staged).await?;
+            committer.record(row, object).await
+        }
         Keep::Alone(ledger) => {
             let Published { object, .. } = ctx.store.publish(staged).await?;
             if let Some(ledger) = ledger {

@@ -98,14 +98,39 @@ pub(super) async fn due_reports(
     Ok((due, listings))
 }
 
+/// The schedule type of a discovered report whose listing says it will be finished once
+/// its downloads are done, when the ledger does not know it yet: asked right after the
+/// listing, beside the downloads, rather than after them (`record_listings` asks only
+/// for what this missed). A first pass over a tenant would otherwise end with a request
+/// per report.
+pub(super) async fn early_schedule(
+    ctx: &PassContext,
+    known: &Listings,
+    outcome: &ReportOutcome,
+    downloads: usize,
+) -> Option<String> {
+    let may_finish = outcome.error.is_none()
+        && outcome.skipped + downloads as u64 > 0
+        && outcome.pending + outcome.failed + outcome.deferred + outcome.cloud_failed == 0;
+    let unknown = known
+        .get(&outcome.report_id)
+        .is_none_or(|l| l.schedule.is_none());
+    if !ctx.settings.reports.is_empty() || !may_finish || !unknown {
+        return None;
+    }
+    schedule_type(ctx, &outcome.report_id).await
+}
+
 /// Records this pass's listings: when, whether finished, and the schedule type of a
-/// finished report whose type is not known yet (one `GET /reports/{id}` each, ever). A
-/// failure is logged, not the pass's: an unrecorded report is listed next pass, as today.
+/// finished report whose type is not known yet (one `GET /reports/{id}` each, ever; those
+/// in `asked` were asked by [`early_schedule`]). A failure is logged, not the pass's: an
+/// unrecorded report is listed next pass, as today.
 pub(super) async fn record_listings(
     ctx: &PassContext,
     ledger: &Ledger,
     outcomes: &[ReportOutcome],
     known: &Listings,
+    asked: HashMap<String, String>,
 ) {
     // A cancelled pass stops asking the cloud; what it leaves unrecorded is listed next pass.
     if !ctx.settings.reports.is_empty() || ctx.cancel.is_cancelled() {
@@ -115,14 +140,17 @@ pub(super) async fn record_listings(
     let mut ask = Vec::new();
     for o in outcomes.iter().filter(|o| o.error.is_none()) {
         let finished = is_finished(o);
-        let schedule = known.get(&o.report_id).and_then(|l| l.schedule.clone());
+        let schedule = known
+            .get(&o.report_id)
+            .and_then(|l| l.schedule.clone())
+            .or_else(|| asked.get(&o.report_id).cloned());
         if schedule.is_none() && finished {
             ask.push(o.report_id.clone());
         }
         rows.push((o.report_id.clone(), schedule, finished));
     }
     // Owned ids in, owned pairs out: the stream borrows nothing but the context.
-    let asked: HashMap<String, String> = futures::stream::iter(ask)
+    let late: HashMap<String, String> = futures::stream::iter(ask)
         .map(|id| async move {
             let schedule = schedule_type(ctx, &id).await;
             (id, schedule)
@@ -133,7 +161,7 @@ pub(super) async fn record_listings(
         .await;
     for (id, schedule, _) in &mut rows {
         if schedule.is_none() {
-            *schedule = asked.get(id).cloned();
+            *schedule = late.get(id).cloned();
         }
     }
     if let Err(e) = ledger.record_listings(&ctx.account.name, &rows).await {

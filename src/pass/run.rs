@@ -1,7 +1,7 @@
 //! The stages of one pass: the listings, side by side, and (unless dry) the bounded
 //! downloads they feed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -13,7 +13,7 @@ use crate::ledger::Ledger;
 
 use super::commit::{Committer, run_commits};
 use super::fetch::download_one;
-use super::listings::{Listings, due_reports, record_listings};
+use super::listings::{Listings, due_reports, early_schedule, record_listings};
 use super::plan::{plan_report, which_reports};
 use super::report::VanishedItem;
 use super::{
@@ -59,9 +59,10 @@ pub(super) async fn run_pass_inner(ctx: &PassContext) -> PassReport {
             report.add_reports(outcomes, Vec::new());
         }
         PassMode::Archive { ledger } => {
-            let (outcomes, downloads) = archive(ctx, ledger, report_ids, &known).await;
+            let (outcomes, downloads, asked) =
+                archive(ctx, ledger, report_ids, &known, &listings).await;
             report.add_reports(outcomes, downloads);
-            record_listings(ctx, ledger, &report.reports, &listings).await;
+            record_listings(ctx, ledger, &report.reports, &listings, asked).await;
         }
     }
     // Configured ids are the operator's choice; only what discovery finds is judged.
@@ -104,23 +105,29 @@ async fn list_reports(
     ctx: &PassContext,
     report_ids: Vec<String>,
     known: &Known,
-    mut listed: impl FnMut(ReportOutcome, Vec<Download>),
+    schedules: Option<&Listings>,
+    mut listed: impl FnMut(ReportOutcome, Vec<Download>, Option<String>),
 ) {
     futures::stream::iter(report_ids)
         .map(|report_id| async move {
             let mut outcome = ReportOutcome::new(&report_id);
-            match plan_report(ctx, &report_id, known, &mut outcome).await {
-                Ok(todo) => (outcome, todo),
+            let todo = match plan_report(ctx, &report_id, known, &mut outcome).await {
+                Ok(todo) => todo,
                 Err(e) => {
                     warn!(report_id = %report_id, error.message = %e, "report failed");
                     outcome.fail(e);
-                    (outcome, Vec::new())
+                    Vec::new()
                 }
-            }
+            };
+            let schedule = match schedules {
+                Some(known) => early_schedule(ctx, known, &outcome, todo.len()).await,
+                None => None,
+            };
+            (outcome, todo, schedule)
         })
         .buffer_unordered(ctx.settings.concurrency.max(1))
-        .for_each(|(outcome, todo)| {
-            listed(outcome, todo);
+        .for_each(|(outcome, todo, schedule)| {
+            listed(outcome, todo, schedule);
             futures::future::ready(())
         })
         .await;
@@ -134,7 +141,7 @@ async fn plan_only(
 ) -> (BTreeMap<String, ReportOutcome>, Vec<PlannedItem>) {
     let mut outcomes = BTreeMap::new();
     let mut planned = Vec::new();
-    list_reports(ctx, report_ids, known, |outcome, todo| {
+    list_reports(ctx, report_ids, known, None, |outcome, todo, _| {
         outcomes.insert(outcome.report_id.clone(), outcome);
         planned.extend(todo.into_iter().map(|d| PlannedItem {
             size: d.item.size.and_then(|s| u64::try_from(s).ok()),
@@ -153,7 +160,12 @@ async fn archive(
     ledger: &Ledger,
     report_ids: Vec<String>,
     known: &Known,
-) -> (BTreeMap<String, ReportOutcome>, Vec<(String, ItemOutcome)>) {
+    listings: &Listings,
+) -> (
+    BTreeMap<String, ReportOutcome>,
+    Vec<(String, ItemOutcome)>,
+    HashMap<String, String>,
+) {
     // The listings and the downloads run as separate futures joined by an unbounded
     // channel: were they one chained stream, a listing waiting on the ledger's connection
     // would not be polled while the downloads are at capacity, and the downloads would
@@ -162,19 +174,29 @@ async fn archive(
     let (todo_tx, todo_rx) = mpsc::unbounded::<Download>();
     let listing = async move {
         let mut outcomes = BTreeMap::new();
-        list_reports(ctx, report_ids, known, |outcome, todo| {
-            outcomes.insert(outcome.report_id.clone(), outcome);
-            let bytes = todo.iter().map(Download::planned_bytes).sum();
-            ctx.observer.work_planned(todo.len() as u64, bytes);
-            for d in todo {
-                // The receiver lives until this stage ends; a failed send cannot happen.
-                let _ = todo_tx.unbounded_send(d);
-            }
-        })
+        let mut asked = HashMap::new();
+        list_reports(
+            ctx,
+            report_ids,
+            known,
+            Some(listings),
+            |outcome, todo, schedule| {
+                if let Some(schedule) = schedule {
+                    asked.insert(outcome.report_id.clone(), schedule);
+                }
+                outcomes.insert(outcome.report_id.clone(), outcome);
+                let bytes = todo.iter().map(Download::planned_bytes).sum();
+                ctx.observer.work_planned(todo.len() as u64, bytes);
+                for d in todo {
+                    // The receiver lives until this stage ends; a failed send cannot happen.
+                    let _ = todo_tx.unbounded_send(d);
+                }
+            },
+        )
         .await;
         // Ends the downloads' stream once they have drained it.
         drop(todo_tx);
-        outcomes
+        (outcomes, asked)
     };
     let (committer, commits) = Committer::new();
     let downloading = async move {
@@ -182,9 +204,9 @@ async fn archive(
         let committer = committer;
         download_all(ctx, ledger, todo_rx, &committer).await
     };
-    let (outcomes, downloads, ()) =
+    let ((outcomes, asked), downloads, ()) =
         futures::join!(listing, downloading, run_commits(ctx, ledger, commits));
-    (outcomes, downloads)
+    (outcomes, downloads, asked)
 }
 
 /// Downloads what the listings send until they are done and it is drained.
@@ -196,9 +218,15 @@ async fn download_all(
 ) -> Vec<(String, ItemOutcome)> {
     // `concurrency` bounds the downloads on the wire. An item gives its slot back once
     // its body is in, so that the next request goes out while this one is fsynced and
-    // waits for its batch (`commit.rs`); up to three times as many may be at that stage,
-    // so that the downloads go on while a batch is being committed.
+    // kept. Into a folder up to three times as many wait for their batch (`commit.rs`),
+    // so that the downloads go on while a batch is being committed; to a bucket each
+    // uploads on its own, which holds memory (parts in flight), so only as many again.
     let concurrency = ctx.settings.concurrency.max(1);
+    let in_flight = if ctx.store.publishes_in_batches() {
+        concurrency * 4
+    } else {
+        concurrency * 2
+    };
     let slots = Arc::new(Semaphore::new(concurrency));
     let slots = &slots;
     todo.map(|d| async move {
@@ -211,7 +239,7 @@ async fn download_all(
         ctx.observer.item_done(d.planned_bytes());
         (d.report_id, outcome)
     })
-    .buffer_unordered(concurrency * 4)
+    .buffer_unordered(in_flight)
     .collect()
     .await
 }

@@ -178,9 +178,17 @@ impl Store {
         }
     }
 
+    /// Whether [`Store::publish_all`] keeps files better together than one by one: a
+    /// folder fsyncs each of its folders once for a whole batch. A bucket's uploads gain
+    /// nothing from waiting for one another, so a pass uploads each file as it is staged.
+    #[must_use]
+    pub fn publishes_in_batches(&self) -> bool {
+        self.bucket.is_none()
+    }
+
     /// [`Store::publish`] for several staged files (a pass's group commit): in a folder
     /// they are placed together, each folder fsynced once for all of them; to a bucket
-    /// they are uploaded side by side. One result per file, in order.
+    /// they are uploaded one after the other. One result per file, in order.
     pub async fn publish_all(&self, staged: Vec<Staged>) -> Vec<Result<Published, StoreError>> {
         match &self.bucket {
             None => self
@@ -195,7 +203,13 @@ impl Store {
                     })
                 })
                 .collect(),
-            Some(_) => futures::future::join_all(staged.into_iter().map(|s| self.publish(s))).await,
+            Some(_) => {
+                let mut published = Vec::with_capacity(staged.len());
+                for s in staged {
+                    published.push(self.publish(s).await);
+                }
+                published
+            }
         }
     }
 
