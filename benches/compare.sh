@@ -131,6 +131,19 @@ measure() { # scenario contender round bytes command...
 
 fresh() { rm -rf "$WORK/out" "$WORK/archive" "$WORK/ledger.db"*; mkdir -p "$WORK/out"; }
 
+# The fake cloud's many reports are finished one-time reports, which discovery lists only
+# about daily once archived: the no-op scenario moves their last listing back two days
+# (their schedule type stays known), so that it measures a pass that lists every report
+# (as for monthly reports), not one that rests.
+unrest() {
+  python3 - "$WORK/ledger.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE report_listings SET listed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-2 days')")
+db.commit()
+PY
+}
+
 for scenario in $SCENARIOS; do
   case $scenario in
     big|big-gz)
@@ -186,7 +199,7 @@ EOF
         fresh; write_config "$WORK/archive" "$WORK/ledger.db" 8
         "$BIN" --config "$WORK/config.toml" once > /dev/null
         for round in $(seq 1 "$ROUNDS"); do
-          measure noop "report-archiver once (discovery)" "$round" 0 "$BIN" --config "$WORK/config.toml" once
+          unrest; measure noop "report-archiver once (discovery)" "$round" 0 "$BIN" --config "$WORK/config.toml" once
         done
         write_config "$WORK/archive" "$WORK/ledger.db" 8 "$WORK/report_ids"
         for round in $(seq 1 "$ROUNDS"); do
@@ -200,7 +213,7 @@ EOF
           done
           write_config "$WORK/archive" "$WORK/ledger.db" 8
           for round in $(seq 1 "$ROUNDS"); do
-            measure noop-big-ledger "report-archiver once (discovery)" "$round" 0 "$BIN" --config "$WORK/config.toml" once
+            unrest; measure noop-big-ledger "report-archiver once (discovery)" "$round" 0 "$BIN" --config "$WORK/config.toml" once
           done
         fi
       fi
