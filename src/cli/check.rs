@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::failure::Failure;
+use super::output::emit;
 use super::setup::load;
 use crate::app::cloud_clients;
 use crate::config::Config;
@@ -17,9 +18,9 @@ use crate::untrusted::cell;
 pub async fn check_config(config_path: Option<&Path>, online: bool) -> Result<ExitCode, Failure> {
     let config = load(config_path)?;
     let toml = config.effective_toml();
-    print!("{toml}");
+    emit(&toml)?;
     if !toml.ends_with('\n') {
-        println!();
+        emit("\n")?;
     }
     // Comments, so that what is printed stays a config file.
     let findings = locations::check(&config.settings).map_err(Failure::config)?;
@@ -31,7 +32,12 @@ pub async fn check_config(config_path: Option<&Path>, online: bool) -> Result<Ex
     };
     for f in &findings {
         let role = if f.key == "archive.dir" { staging } else { "" };
-        println!("# {}{role}: {} ({})", f.key, f.path.display(), f.state);
+        emit(&format!(
+            "# {}{role}: {} ({})\n",
+            f.key,
+            f.path.display(),
+            f.state
+        ))?;
     }
     if !online {
         return Ok(ExitCode::SUCCESS);
@@ -58,13 +64,13 @@ async fn check_accounts(config: &Config) -> Result<bool, Failure> {
             Ok(views) => {
                 let storing = views.iter().filter(|v| !v.stores_nothing).count();
                 let saved: u64 = views.iter().map(|v| v.saved).sum();
-                println!(
-                    "# account {}: credentials accepted; sees {} report(s), {storing} of them store their results ({saved} saved item(s) to archive)",
+                emit(&format!(
+                    "# account {}: credentials accepted; sees {} report(s), {storing} of them store their results ({saved} saved item(s) to archive)\n",
                     cell(&account.name),
                     views.len(),
-                );
+                ))?;
                 if let Some(hint) = crate::reports::nothing_to_archive(&account.name, &views) {
-                    println!("# {}", cell(&hint));
+                    emit(&format!("# {}\n", cell(&hint)))?;
                 }
             }
             Err(e) => {

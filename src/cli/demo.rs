@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::failure::Failure;
-use super::output::{exit_code, render_summary};
+use super::output::{exit_code, render_summary, say};
 use super::setup::{shutdown_signal, start_telemetry};
 use crate::app::{Daemon, Mode};
 use crate::config::{self, LogFormat};
@@ -166,15 +166,15 @@ pub async fn serve_fake_cloud(
         std::fs::write(path, &config)
             .with_context(|| format!("cannot write the config to {}", path.display()))?;
     }
-    println!("fake cloud listening on http://{addr}");
+    say(&format!("fake cloud listening on http://{addr}\n"));
     match &args.write_config {
-        Some(path) => println!(
-            "config written to {}; it is this:\n",
+        Some(path) => say(&format!(
+            "config written to {}; it is this:\n\n",
             absolute(path).display()
-        ),
-        None => println!("use it with this config (a complete file):\n"),
+        )),
+        None => say("use it with this config (a complete file):\n\n"),
     }
-    println!("{config}");
+    say(&format!("{config}\n"));
     if let Some(every) = args.add_every {
         let fake = fake.clone();
         let formats = args.formats.clone();
@@ -268,18 +268,18 @@ pub async fn run_demo(args: DemoArgs) -> anyhow::Result<Vec<PassReport>> {
     daemon.close().await;
     running.stop().await;
 
-    print!("{}", render_summary(&reports));
+    say(&render_summary(&reports));
     let fetched: u64 = reports.iter().map(PassReport::fetched).sum();
     let skipped: u64 = reports.iter().map(PassReport::skipped).sum();
-    println!(
-        "\narchived {fetched} new file(s) ({skipped} already there) into {}\nledger: {}\nconfig: {}",
+    say(&format!(
+        "\narchived {fetched} new file(s) ({skipped} already there) into {}\nledger: {}\nconfig: {}\n",
         archive_dir.display(),
         ledger_path.display(),
         config_path.display()
-    );
-    println!("\ntry next:");
+    ));
+    say("\ntry next:\n");
     for command in try_next(&args.dir) {
-        println!("  {command}");
+        say(&format!("  {command}\n"));
     }
     Ok(reports)
 }

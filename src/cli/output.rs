@@ -21,6 +21,14 @@ pub(super) fn emit(text: &str) -> Result<(), Failure> {
     }
 }
 
+/// Writes to stdout where the output is a courtesy around the real work (the fake cloud's
+/// banner, the demo's summary): any write error, a closed pipe (`| head`) included, is
+/// ignored rather than a panic that would stop the fake cloud serving.
+pub(super) fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 pub(super) fn emit_json(value: &impl serde::Serialize) -> Result<(), Failure> {
     let mut text = serde_json::to_string_pretty(value)
         .context("cannot write JSON")

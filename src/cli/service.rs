@@ -92,7 +92,7 @@ pub async fn health(url: &str, timeout: Duration) -> Result<ExitCode, Failure> {
         .await
         .with_context(|| format!("cannot probe {url}"))
         .map_err(Failure::runtime)?;
-    println!("{body}");
+    emit(&format!("{body}\n"))?;
     Ok(if healthy {
         ExitCode::SUCCESS
     } else {

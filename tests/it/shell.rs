@@ -128,6 +128,50 @@ fn a_reader_that_goes_away_ends_man_and_completions_quietly() {
 }
 
 #[test]
+fn a_reader_that_goes_away_neither_stops_the_fake_cloud_nor_fails_the_demo() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The demo archives, then prints its table into a closed pipe.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_report-archiver"))
+        .args(["demo", "--dir"])
+        .arg(dir.path().join("demo"))
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // The fake cloud prints its banner into a closed pipe (`fake-cloud | head -1` once head
+    // exits) and must go on serving.
+    let urls = dir.path().join("urls");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let mut cloud = Command::new(env!("CARGO_BIN_EXE_report-archiver"))
+        .args(["fake-cloud", "--listen", "127.0.0.1:0", "--secret-file"])
+        .arg(dir.path().join("secret"))
+        .arg("--urls-file")
+        .arg(&urls)
+        .stdout(writer)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let started = std::time::Instant::now();
+    while !urls.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The banner follows the URLs file; give it time to hit the closed pipe.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = cloud.try_wait().expect("status");
+    let _ = cloud.kill();
+    let _ = cloud.wait();
+    assert!(urls.exists(), "the fake cloud never started");
+    assert_eq!(status, None, "the fake cloud stopped: {status:?}");
+}
+
+#[test]
 fn config_is_refused_by_the_commands_that_read_none() {
     for args in [
         &["--config", "x.toml", "health"][..],
