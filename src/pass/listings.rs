@@ -65,8 +65,14 @@ pub fn is_due(report_id: &str, last: Option<&Listing>, now: DateTime<Utc>) -> bo
 /// Whether a listing found the report finished: items listed, every one archived (or not
 /// wanted in this format), none waiting, failing, deferred or failed in the cloud.
 pub fn is_finished(outcome: &ReportOutcome) -> bool {
+    finishes_with(outcome, outcome.fetched)
+}
+
+/// [`is_finished`] once `archived` items are archived in this pass (fetched, or, before
+/// the downloads, still to download).
+fn finishes_with(outcome: &ReportOutcome, archived: u64) -> bool {
     outcome.error.is_none()
-        && outcome.fetched + outcome.skipped > 0
+        && archived + outcome.skipped > 0
         && outcome.pending + outcome.failed + outcome.deferred + outcome.cloud_failed == 0
 }
 
@@ -109,9 +115,7 @@ pub(super) async fn early_schedule(
     outcome: &ReportOutcome,
     downloads: usize,
 ) -> Option<String> {
-    let may_finish = outcome.error.is_none()
-        && outcome.skipped + downloads as u64 > 0
-        && outcome.pending + outcome.failed + outcome.deferred + outcome.cloud_failed == 0;
+    let may_finish = finishes_with(outcome, downloads as u64);
     let unknown = known
         .get(&outcome.report_id)
         .is_none_or(|l| l.schedule.is_none());
