@@ -127,17 +127,13 @@ impl Ledger {
             source: sqlx::Error::Encode(Box::new(e)),
         })?;
         let mut tx = self.pool.begin().await.map_err(query_err("begin record"))?;
-        for (what, sql) in [
-            ("record archived item", RECORD_ROWS),
-            ("clear item failure", CLEAR_FAILURES),
-            ("clear not found item", CLEAR_NOT_FOUND),
-        ] {
-            sqlx::query(sql)
-                .bind(&rows)
-                .execute(&mut *tx)
-                .await
-                .map_err(query_err(what))?;
-        }
+        // The three statements in one request to the connection's thread (each reads the
+        // array as `?1`); the transaction makes them all or none.
+        sqlx::query(RECORD_ALL)
+            .bind(&rows)
+            .execute(&mut *tx)
+            .await
+            .map_err(query_err("record archived items"))?;
         tx.commit().await.map_err(query_err("commit record"))?;
         Ok(())
     }
@@ -241,9 +237,11 @@ struct RowJson<'a> {
     version_id: Option<&'a str>,
 }
 
-/// The rows, inserted or (an item fetched again after its file went missing) updated.
-/// `WHERE true` tells SQLite's parser the `ON CONFLICT` belongs to the upsert.
-const RECORD_ROWS: &str = "INSERT INTO archived_items (account, report_id, stored_id,
+/// [`Ledger::record_all`]'s three statements, each reading the rows' JSON array as `?1`:
+/// the rows, inserted or (an item fetched again after its file went missing) updated (`WHERE
+/// true` tells SQLite's parser the `ON CONFLICT` belongs to the upsert); their items' past
+/// failures forgotten; and a 404 that came through after all no longer counted as lost.
+const RECORD_ALL: &str = "INSERT INTO archived_items (account, report_id, stored_id,
         report_format, created_at, listed_size, wire_bytes, stored_bytes, sha256, compressed,
         path, fetched_at, e_tag, version_id)
     SELECT json_extract(value, '$.account'), json_extract(value, '$.report_id'),
@@ -253,27 +251,23 @@ const RECORD_ROWS: &str = "INSERT INTO archived_items (account, report_id, store
         json_extract(value, '$.sha256'), json_extract(value, '$.compressed'),
         json_extract(value, '$.path'), json_extract(value, '$.fetched_at'),
         json_extract(value, '$.e_tag'), json_extract(value, '$.version_id')
-    FROM json_each(?) WHERE true
+    FROM json_each(?1) WHERE true
     ON CONFLICT (account, report_id, stored_id) DO UPDATE SET
         report_format = excluded.report_format, created_at = excluded.created_at,
         listed_size = excluded.listed_size, wire_bytes = excluded.wire_bytes,
         stored_bytes = excluded.stored_bytes, sha256 = excluded.sha256,
         compressed = excluded.compressed, path = excluded.path,
         fetched_at = excluded.fetched_at, missing_since = NULL,
-        e_tag = excluded.e_tag, version_id = excluded.version_id";
-
-/// An archived item's past failures are forgotten.
-const CLEAR_FAILURES: &str = "DELETE FROM item_failures
+        e_tag = excluded.e_tag, version_id = excluded.version_id;
+    DELETE FROM item_failures
     WHERE (account, report_id, stored_id) IN (SELECT json_extract(value, '$.account'),
         json_extract(value, '$.report_id'), json_extract(value, '$.stored_id')
-        FROM json_each(?))";
-
-/// A download that answered 404 once and then came through was not lost after all.
-const CLEAR_NOT_FOUND: &str = "DELETE FROM vanished_items
+        FROM json_each(?1));
+    DELETE FROM vanished_items
     WHERE vanished_at IS NULL
       AND (account, report_id, stored_id) IN (SELECT json_extract(value, '$.account'),
         json_extract(value, '$.report_id'), json_extract(value, '$.stored_id')
-        FROM json_each(?))";
+        FROM json_each(?1))";
 
 #[cfg(test)]
 mod tests {
