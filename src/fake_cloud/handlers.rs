@@ -67,6 +67,10 @@ pub(super) async fn observe(
                 *st.listing_requests_by_report.entry(report_id).or_insert(0) += 1;
                 Endpoint::Listing
             }
+            ["reports", _] if req.method() == axum::http::Method::GET => {
+                st.report_requests += 1;
+                Endpoint::Json
+            }
             ["reports", _, "stored", _] => {
                 st.download_requests += 1;
                 st.downloads_in_flight += 1;
@@ -399,6 +403,7 @@ pub(super) async fn stats(State(cloud): State<FakeCloud>) -> Response {
         "token_requests": st.token_requests,
         "listing_requests": st.listing_requests,
         "listing_requests_by_report": st.listing_requests_by_report,
+        "report_requests": st.report_requests,
         "download_requests": st.download_requests,
         "downloads_in_flight_peak": st.downloads_in_flight_peak,
     }))

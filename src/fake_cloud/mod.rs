@@ -117,6 +117,8 @@ struct Inner {
     download_requests: u32,
     token_requests: u32,
     listing_requests: u32,
+    /// `GET /reports/{id}` requests (a report's settings: its schedule type).
+    report_requests: u32,
     /// Stored-list requests by report id, whatever their outcome.
     listing_requests_by_report: HashMap<String, u32>,
     requests: u32,

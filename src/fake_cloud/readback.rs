@@ -53,6 +53,11 @@ impl FakeCloud {
         self.lock().listing_requests
     }
 
+    /// Every `GET /reports/{id}` (a report's settings), whatever its outcome.
+    pub fn report_requests(&self) -> u32 {
+        self.lock().report_requests
+    }
+
     /// Requests to one report's stored list, whatever their outcome.
     pub fn listing_requests_of(&self, report_id: &str) -> u32 {
         let st = self.lock();

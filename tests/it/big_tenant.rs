@@ -80,8 +80,14 @@ async fn finished_once_reports_rest_a_day_and_are_listed_again_spread_over_half_
     assert_eq!((once.len(), monthly.len()), (190, 10));
     let app = app(fake.clone(), FAST_HTTP).await;
 
-    // The first pass lists everything and archives every item, 429s notwithstanding.
+    // The first pass lists everything and archives every item, 429s notwithstanding, and
+    // asks each report's schedule type (all are finished): once each, a few 429s retried.
     assert_clean(&app.run_once().await);
+    let asked = fake.report_requests() as usize;
+    assert!(
+        (REPORTS..REPORTS + 20).contains(&asked),
+        "{asked} schedule requests"
+    );
     assert_eq!(app.ledger_rows().await.len(), fake.saved_items().len());
     assert!(
         fake.faults_injected()
@@ -95,6 +101,8 @@ async fn finished_once_reports_rest_a_day_and_are_listed_again_spread_over_half_
     let before = fake.listings_served();
     assert_clean(&app.run_once().await);
     assert_eq!(listed_since(&fake, &before), monthly);
+    // The types are kept in the ledger: not asked again.
+    assert_eq!(fake.report_requests() as usize, asked);
     assert_eq!(app.ledger_rows().await.len(), fake.saved_items().len());
 
     // A day later (25 h after the first listing): the once reports whose offset is under
@@ -102,6 +110,11 @@ async fn finished_once_reports_rest_a_day_and_are_listed_again_spread_over_half_
     age_listings(&app, 24).await;
     let before = fake.listings_served();
     assert_clean(&app.run_once().await);
+    assert_eq!(
+        fake.report_requests() as usize,
+        asked,
+        "types are asked once"
+    );
     let listed = listed_since(&fake, &before);
     for id in &once {
         let offset = relist_offset(id);
