@@ -6,7 +6,7 @@ use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use flate2::bufread::MultiGzDecoder;
 
 use super::ArchiveError;
@@ -94,32 +94,29 @@ impl CopyError {
 
 /// Inflated output is cut into chunks of this size for the sink (and its hash thread).
 const INFLATE_CHUNK: usize = 256 * 1024;
+/// A chunk's first allocation: most reports are smaller, and a buffer this size comes from
+/// the heap, where a whole chunk would be mapped, zeroed and unmapped for every file.
+const INFLATE_FIRST: usize = 64 * 1024;
 
 /// Inflates into the sink; more than `limit` bytes of output (a gzip bomb) stops it.
 fn inflate_into<R: Read>(r: &mut R, sink: &mut FileSink, limit: u64) -> Result<u64, CopyError> {
     let mut total = 0u64;
     loop {
-        let mut buf = BytesMut::zeroed(INFLATE_CHUNK);
-        let mut filled = 0;
-        let mut ended = false;
-        while filled < buf.len() {
-            match r.read(&mut buf[filled..]) {
-                Ok(0) => {
-                    ended = true;
-                    break;
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(CopyError::from_read(e)),
-            }
-        }
+        // Grows as it fills, up to a chunk; only what is read into is ever initialised.
+        let mut buf = Vec::with_capacity(INFLATE_FIRST);
+        let filled = r
+            .by_ref()
+            .take(INFLATE_CHUNK as u64)
+            .read_to_end(&mut buf)
+            .map_err(CopyError::from_read)?;
         total += filled as u64;
         if total > limit {
             return Err(CopyError::TooLarge(limit));
         }
-        buf.truncate(filled);
-        sink.push(buf.freeze()).map_err(CopyError::Write)?;
-        if ended {
+        if filled > 0 {
+            sink.push(Bytes::from(buf)).map_err(CopyError::Write)?;
+        }
+        if filled < INFLATE_CHUNK {
             return Ok(total);
         }
     }
