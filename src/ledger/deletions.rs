@@ -8,6 +8,11 @@ use chrono::Utc;
 
 use super::{ItemKey, Ledger, LedgerError, query_err, rfc3339};
 
+/// Archived items by stored id, each with its file's path while the file is kept.
+pub type ArchivedPaths = HashMap<String, Option<String>>;
+/// Items that answered 404/410: (vanished ones, ones noted once).
+pub type NotFound = (HashSet<String>, HashSet<String>);
+
 /// A 404 or 410 from the cloud, as recorded: its status and its (server's) message.
 #[derive(Debug, Clone, Copy)]
 pub struct NotFoundAnswer<'a> {
@@ -201,6 +206,59 @@ impl Ledger {
         .fetch_optional(&self.pool)
         .await
         .map_err(query_err("confirm unlisted vanished item"))
+    }
+
+    /// [`Ledger::archived_paths`] and [`Ledger::not_found_items`] of one report in one
+    /// query: a pass asks both of every report it lists, and each query is a round trip
+    /// to the ledger's thread.
+    pub async fn listed_items_facts(
+        &self,
+        account: &str,
+        report_id: &str,
+        stored_ids: &[&str],
+    ) -> Result<(ArchivedPaths, NotFound), LedgerError> {
+        let ids = serde_json::to_string(stored_ids).map_err(|e| LedgerError::Query {
+            what: "listed items",
+            source: sqlx::Error::Encode(Box::new(e)),
+        })?;
+        let rows: Result<Vec<(i64, String, Option<String>)>, sqlx::Error> = sqlx::query_as(
+            "SELECT 0, stored_id, CASE WHEN pruned_at IS NULL THEN path END FROM archived_items
+             WHERE account = ?1 AND report_id = ?2 AND missing_since IS NULL
+               AND stored_id IN (SELECT value FROM json_each(?3))
+             UNION ALL
+             SELECT 1, stored_id, vanished_at FROM vanished_items
+             WHERE account = ?1 AND report_id = ?2",
+        )
+        .bind(account)
+        .bind(report_id)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await;
+        let rows = match rows {
+            // An unmigrated ledger opened read-only: the two queries, the second answering
+            // that nothing was deleted.
+            Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => {
+                let archived = self.archived_paths(account, report_id, stored_ids).await?;
+                return Ok((archived, self.not_found_items(account, report_id).await?));
+            }
+            other => other.map_err(query_err("listed items"))?,
+        };
+        let mut archived = ArchivedPaths::new();
+        let (mut vanished, mut noted) = NotFound::default();
+        for (kind, id, text) in rows {
+            match (kind, text) {
+                (0, path) => {
+                    archived.insert(id, path);
+                }
+                (_, Some(_vanished_at)) => {
+                    vanished.insert(id);
+                }
+                (_, None) => {
+                    noted.insert(id);
+                }
+            }
+        }
+        Ok((archived, (vanished, noted)))
     }
 
     /// One report's items that answered 404/410: (vanished ones, ones noted once).

@@ -331,6 +331,38 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+
+        // The pass's single query answers what the two separate ones do.
+        let listed = crate::ledger::ListedFacts {
+            report_format: "csv",
+            created_at: "2026-01-01T00:00:00Z",
+            listed_size: None,
+        };
+        let answer = crate::ledger::NotFoundAnswer {
+            status: 404,
+            message: "not found",
+        };
+        for (report_id, stored_id, times) in [("r", "lost", 2), ("r", "once", 1), ("q", "x", 2)] {
+            let key = ItemKey {
+                account: "a",
+                report_id,
+                stored_id,
+            };
+            for _ in 0..times {
+                ledger.record_not_found(&key, listed, answer).await.unwrap();
+            }
+        }
+        let ids = ["kept", "pruned", "gone", "new", "lost", "once"];
+        let (paths, (vanished, noted)) = ledger.listed_items_facts("a", "r", &ids).await.unwrap();
+        assert_eq!(paths, ledger.archived_paths("a", "r", &ids).await.unwrap());
+        assert_eq!(
+            (vanished.clone(), noted.clone()),
+            ledger.not_found_items("a", "r").await.unwrap()
+        );
+        assert_eq!(vanished, HashSet::from(["lost".to_owned()]));
+        assert_eq!(noted, HashSet::from(["once".to_owned()]));
+        let (none, _) = ledger.listed_items_facts("a", "r", &[]).await.unwrap();
+        assert!(none.is_empty());
     }
 
     #[tokio::test]

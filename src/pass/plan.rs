@@ -107,16 +107,12 @@ async fn ledger_facts(
         .iter()
         .filter_map(|item| item.as_ref().ok()?.id.as_deref())
         .collect();
-    let archived = match ctx.mode.ledger() {
+    let (archived, (vanished, noted)) = match ctx.mode.ledger() {
         Some(ledger) => {
             ledger
-                .archived_paths(&ctx.account.name, report_id, &listed_ids)
+                .listed_items_facts(&ctx.account.name, report_id, &listed_ids)
                 .await?
         }
-        None => HashMap::new(),
-    };
-    let (vanished, noted) = match ctx.mode.ledger() {
-        Some(ledger) => ledger.not_found_items(&ctx.account.name, report_id).await?,
         None => Default::default(),
     };
     // Only the folder is looked at; see `Store::gone`.
