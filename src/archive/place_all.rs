@@ -121,13 +121,15 @@ fn sync_dirs(dirs: Vec<PathBuf>) -> BTreeMap<PathBuf, SyncFailure> {
     }
     let per_thread = dirs.len().div_ceil(SYNC_THREADS);
     std::thread::scope(|scope| {
-        let threads: Vec<_> = dirs
-            .chunks(per_thread)
+        // The first share on this thread, which would otherwise only wait.
+        let mut chunks = dirs.chunks(per_thread);
+        let first = chunks.next().unwrap_or_default();
+        let threads: Vec<_> = chunks
             .map(|chunk| (chunk, scope.spawn(move || sync(chunk))))
             .collect();
-        threads
-            .into_iter()
-            .flat_map(|(chunk, t)| {
+        let mine = sync(first);
+        mine.into_iter()
+            .chain(threads.into_iter().flat_map(|(chunk, t)| {
                 // A thread that panicked fsynced nothing we can vouch for: all its folders
                 // count as failed.
                 t.join().unwrap_or_else(|_| {
@@ -145,7 +147,7 @@ fn sync_dirs(dirs: Vec<PathBuf>) -> BTreeMap<PathBuf, SyncFailure> {
                         })
                         .collect()
                 })
-            })
+            }))
             .collect()
     })
 }
