@@ -157,6 +157,36 @@ async fn a_gzip_body_is_inflated_hashed_and_placed() {
 }
 
 #[tokio::test]
+async fn gzip_bodies_on_and_across_the_inflate_chunk_boundary_are_stored_whole() {
+    const CHUNK: usize = 256 * 1024;
+    for size in [CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 12_345] {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = Archive::open(dir.path(), false).await.unwrap();
+        // Text that does not compress to nothing, so the stream has real blocks.
+        let mut state = size as u32;
+        let plain: Vec<u8> = (0..size)
+            .map(|_| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                b"0123456789,\n"[(state >> 16) as usize % 12]
+            })
+            .collect();
+        let wire = gzip(&plain);
+        let info = BodyInfo {
+            content_length: Some(wire.len() as u64),
+            ..BodyInfo::default()
+        };
+        let file = store(&archive, &wire, info).await.unwrap();
+        assert_eq!(file.stored_bytes, size as u64, "{size}");
+        assert_eq!(file.sha256, hex::encode(Sha256::digest(&plain)), "{size}");
+        let on_disk = std::fs::read(dir.path().join(&file.relative_path)).unwrap();
+        assert!(
+            on_disk == plain,
+            "{size}: the file differs from what was served"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_truncated_gzip_stream_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let archive = Archive::open(dir.path(), false).await.unwrap();

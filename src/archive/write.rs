@@ -101,9 +101,12 @@ const INFLATE_FIRST: usize = 64 * 1024;
 /// Inflates into the sink; more than `limit` bytes of output (a gzip bomb) stops it.
 fn inflate_into<R: Read>(r: &mut R, sink: &mut FileSink, limit: u64) -> Result<u64, CopyError> {
     let mut total = 0u64;
+    // The first chunk grows as it fills; once one chunk came out full the body is big, and
+    // each further one is allocated whole rather than grown (and copied) twice. Only what
+    // is read into is ever initialised.
+    let mut capacity = INFLATE_FIRST;
     loop {
-        // Grows as it fills, up to a chunk; only what is read into is ever initialised.
-        let mut buf = Vec::with_capacity(INFLATE_FIRST);
+        let mut buf = Vec::with_capacity(capacity);
         let filled = r
             .by_ref()
             .take(INFLATE_CHUNK as u64)
@@ -119,6 +122,7 @@ fn inflate_into<R: Read>(r: &mut R, sink: &mut FileSink, limit: u64) -> Result<u
         if filled < INFLATE_CHUNK {
             return Ok(total);
         }
+        capacity = INFLATE_CHUNK;
     }
 }
 
