@@ -62,9 +62,14 @@ fn stored_text(message: &str) -> String {
 /// not migrated and has no deletion tables yet: as far as it knows, nothing was deleted.
 fn none_before_migration<T: Default>(result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
     match result {
-        Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => Ok(T::default()),
+        Err(e) if before_migration(&e) => Ok(T::default()),
         other => other,
     }
+}
+
+/// Whether `e` says a table is missing: a ledger from before the deletion tables.
+fn before_migration(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(e) if e.message().contains("no such table"))
 }
 
 impl Ledger {
@@ -237,7 +242,7 @@ impl Ledger {
         let rows = match rows {
             // An unmigrated ledger opened read-only: the two queries, the second answering
             // that nothing was deleted.
-            Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => {
+            Err(e) if before_migration(&e) => {
                 let archived = self.archived_paths(account, report_id, stored_ids).await?;
                 return Ok((archived, self.not_found_items(account, report_id).await?));
             }
@@ -253,6 +258,7 @@ impl Ledger {
                 (_, Some(_vanished_at)) => {
                     vanished.insert(id);
                 }
+                // A 404 noted once, asked for once more.
                 (_, None) => {
                     noted.insert(id);
                 }

@@ -333,15 +333,6 @@ mod tests {
         );
 
         // The pass's single query answers what the two separate ones do.
-        let listed = crate::ledger::ListedFacts {
-            report_format: "csv",
-            created_at: "2026-01-01T00:00:00Z",
-            listed_size: None,
-        };
-        let answer = crate::ledger::NotFoundAnswer {
-            status: 404,
-            message: "not found",
-        };
         for (report_id, stored_id, times) in [("r", "lost", 2), ("r", "once", 1), ("q", "x", 2)] {
             let key = ItemKey {
                 account: "a",
@@ -349,7 +340,7 @@ mod tests {
                 stored_id,
             };
             for _ in 0..times {
-                ledger.record_not_found(&key, listed, answer).await.unwrap();
+                not_found(&ledger, &key).await;
             }
         }
         let ids = ["kept", "pruned", "gone", "new", "lost", "once"];
@@ -393,6 +384,45 @@ mod tests {
         assert_eq!(newest.as_deref(), Some("2026-03-01T00:00:00Z"));
     }
 
+    /// Records a 404 of `key`'s download (the first notes it, the second makes it vanished).
+    async fn not_found(ledger: &Ledger, key: &ItemKey<'_>) {
+        let listed = crate::ledger::ListedFacts {
+            report_format: "csv",
+            created_at: "2026-01-01T00:00:00Z",
+            listed_size: None,
+        };
+        let answer = crate::ledger::NotFoundAnswer {
+            status: 404,
+            message: "not found",
+        };
+        ledger.record_not_found(key, listed, answer).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn listed_items_facts_of_a_ledger_without_the_deletion_tables_finds_no_404s() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("l.db"), DEFAULT_BUSY_TIMEOUT)
+            .await
+            .unwrap();
+        ledger.record(&row("x", "00")).await.unwrap();
+        // What an earlier version's ledger, opened read-only and so never migrated, lacks.
+        sqlx::query("DROP TABLE vanished_items")
+            .execute(&ledger.pool)
+            .await
+            .unwrap();
+        let (paths, (vanished, noted)) = ledger
+            .listed_items_facts("a", "r", &["x", "y"])
+            .await
+            .unwrap();
+        assert_eq!(
+            paths,
+            ledger.archived_paths("a", "r", &["x", "y"]).await.unwrap()
+        );
+        assert_eq!(paths.len(), 1);
+        assert!(vanished.is_empty() && noted.is_empty());
+        ledger.close().await;
+    }
+
     fn row(id: &str, sha: &str) -> ArchivedRow {
         ArchivedRow {
             account: "a".into(),
@@ -432,19 +462,7 @@ mod tests {
                 .unwrap();
         }
         assert!(!ledger.deferred_items("a").await.unwrap().is_empty());
-        let listed = crate::ledger::ListedFacts {
-            report_format: "csv",
-            created_at: "2026-01-01T00:00:00Z",
-            listed_size: None,
-        };
-        let answer = crate::ledger::NotFoundAnswer {
-            status: 404,
-            message: "no",
-        };
-        ledger
-            .record_not_found(&key("z"), listed, answer)
-            .await
-            .unwrap();
+        not_found(&ledger, &key("z")).await;
         assert!(
             ledger
                 .not_found_items("a", "r")
