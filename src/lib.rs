@@ -33,6 +33,7 @@ pub mod reconcile;
 pub mod redact;
 pub mod reports;
 pub mod retention;
+pub mod runtime;
 pub mod s3;
 pub mod scheduler;
 pub mod server;

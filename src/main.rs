@@ -8,15 +8,9 @@ use report_archiver::cli::{self, Cli};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // One thread for all async work: a pass's futures, the HTTP connections and the
-    // daemon's endpoints then wake no other thread for each response. Everything that
-    // blocks or burns CPU already runs elsewhere (file writes, fsyncs and inflating on the
-    // blocking pool, hashing big files on its own thread, SQLite on sqlx's), so more async
-    // threads only added hand-offs: on 2 cores the many-reports pass took 5 % less time,
-    // a 1 GiB download 8 % less and 3 MiB less memory, an S3 upload no more.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // daemon's endpoints then wake no other thread for each response; the blocking pool runs
+    // lower (see `runtime`).
+    let runtime = match report_archiver::runtime::build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
