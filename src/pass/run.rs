@@ -99,15 +99,29 @@ async fn prepare(ctx: &PassContext) -> Result<(Vec<String>, Known, Listings), Pa
     Ok((report_ids, known, listings))
 }
 
-/// Lists the reports, `concurrency` at once, and hands each report's outcome and
-/// downloads to `listed` as soon as its listing is in.
+/// What a listing does with its report's downloads.
+enum Downloads<'a> {
+    /// Hands them back with the report's outcome (a dry run's plan).
+    Return,
+    /// Starts them at once, and only then asks the report's schedule type where the ledger
+    /// needs it ([`early_schedule`]): a first pass's downloads would otherwise wait one
+    /// more round trip per report.
+    Start {
+        schedules: &'a Listings,
+        start: &'a (dyn Fn(Vec<Download>) + Sync),
+    },
+}
+
+/// Lists the reports, `concurrency` at once, and hands each report's outcome to `listed`
+/// as soon as its listing is in; its downloads go where `downloads` says.
 async fn list_reports(
     ctx: &PassContext,
     report_ids: Vec<String>,
     known: &Known,
-    schedules: Option<&Listings>,
+    downloads: Downloads<'_>,
     mut listed: impl FnMut(ReportOutcome, Vec<Download>, Option<String>),
 ) {
+    let downloads = &downloads;
     futures::stream::iter(report_ids)
         .map(|report_id| async move {
             let mut outcome = ReportOutcome::new(&report_id);
@@ -119,11 +133,15 @@ async fn list_reports(
                     Vec::new()
                 }
             };
-            let schedule = match schedules {
-                Some(known) => early_schedule(ctx, known, &outcome, todo.len()).await,
-                None => None,
-            };
-            (outcome, todo, schedule)
+            match downloads {
+                Downloads::Return => (outcome, todo, None),
+                Downloads::Start { schedules, start } => {
+                    let count = todo.len();
+                    start(todo);
+                    let schedule = early_schedule(ctx, schedules, &outcome, count).await;
+                    (outcome, Vec::new(), schedule)
+                }
+            }
         })
         .buffer_unordered(ctx.settings.concurrency.max(1))
         .for_each(|(outcome, todo, schedule)| {
@@ -141,15 +159,21 @@ async fn plan_only(
 ) -> (BTreeMap<String, ReportOutcome>, Vec<PlannedItem>) {
     let mut outcomes = BTreeMap::new();
     let mut planned = Vec::new();
-    list_reports(ctx, report_ids, known, None, |outcome, todo, _| {
-        outcomes.insert(outcome.report_id.clone(), outcome);
-        planned.extend(todo.into_iter().map(|d| PlannedItem {
-            size: d.item.size.and_then(|s| u64::try_from(s).ok()),
-            format: d.item.report_format.as_str().to_owned(),
-            report_id: d.report_id,
-            stored_id: d.stored_id,
-        }));
-    })
+    list_reports(
+        ctx,
+        report_ids,
+        known,
+        Downloads::Return,
+        |outcome, todo, _| {
+            outcomes.insert(outcome.report_id.clone(), outcome);
+            planned.extend(todo.into_iter().map(|d| PlannedItem {
+                size: d.item.size.and_then(|s| u64::try_from(s).ok()),
+                format: d.item.report_format.as_str().to_owned(),
+                report_id: d.report_id,
+                stored_id: d.stored_id,
+            }));
+        },
+    )
     .await;
     (outcomes, planned)
 }
@@ -173,26 +197,26 @@ async fn archive(
     // downloads; what it holds is bounded by the listings themselves.
     let (todo_tx, todo_rx) = mpsc::unbounded::<Download>();
     let listing = async move {
+        let start = |todo: Vec<Download>| {
+            let bytes = todo.iter().map(Download::planned_bytes).sum();
+            ctx.observer.work_planned(todo.len() as u64, bytes);
+            for d in todo {
+                // The receiver lives until this stage ends; a failed send cannot happen.
+                let _ = todo_tx.unbounded_send(d);
+            }
+        };
+        let downloads = Downloads::Start {
+            schedules: listings,
+            start: &start,
+        };
         let mut outcomes = BTreeMap::new();
         let mut asked = HashMap::new();
-        list_reports(
-            ctx,
-            report_ids,
-            known,
-            Some(listings),
-            |outcome, todo, schedule| {
-                if let Some(schedule) = schedule {
-                    asked.insert(outcome.report_id.clone(), schedule);
-                }
-                outcomes.insert(outcome.report_id.clone(), outcome);
-                let bytes = todo.iter().map(Download::planned_bytes).sum();
-                ctx.observer.work_planned(todo.len() as u64, bytes);
-                for d in todo {
-                    // The receiver lives until this stage ends; a failed send cannot happen.
-                    let _ = todo_tx.unbounded_send(d);
-                }
-            },
-        )
+        list_reports(ctx, report_ids, known, downloads, |outcome, _, schedule| {
+            if let Some(schedule) = schedule {
+                asked.insert(outcome.report_id.clone(), schedule);
+            }
+            outcomes.insert(outcome.report_id.clone(), outcome);
+        })
         .await;
         // Ends the downloads' stream once they have drained it.
         drop(todo_tx);
