@@ -15,8 +15,8 @@ use tokio::time::Instant;
 
 use super::faults::{self, Endpoint, Injected};
 use super::{
-    BodyShape, FakeCloud, FakeStatus, FaultKind, ListedSize, ReportEntry, StoredEntry, TokenEntry,
-    day, fixed_time,
+    BodyShape, FakeCloud, FakeStatus, FaultKind, Inner, ListedSize, ReportEntry, StoredEntry,
+    TokenEntry, day, fixed_time,
 };
 
 /// The API client a valid bearer token belongs to.
@@ -45,6 +45,35 @@ impl FromRequestParts<FakeCloud> for Caller {
     }
 }
 
+/// Counts a request by its endpoint; returns the kind of endpoint, for choosing faults.
+fn count_request(st: &mut Inner, path: &str, method: &axum::http::Method) -> Endpoint {
+    st.requests += 1;
+    let segments: Vec<&str> = path.trim_start_matches("/api/2/").split('/').collect();
+    match segments.as_slice() {
+        ["idp", "token"] => {
+            st.token_requests += 1;
+            Endpoint::Token
+        }
+        ["reports", report_id, "stored"] => {
+            st.listing_requests += 1;
+            let report_id = (*report_id).to_owned();
+            *st.listing_requests_by_report.entry(report_id).or_insert(0) += 1;
+            Endpoint::Listing
+        }
+        ["reports", _] if method == axum::http::Method::GET => {
+            st.report_requests += 1;
+            Endpoint::Json
+        }
+        ["reports", _, "stored", _] => {
+            st.download_requests += 1;
+            st.downloads_in_flight += 1;
+            st.downloads_in_flight_peak = st.downloads_in_flight_peak.max(st.downloads_in_flight);
+            Endpoint::Download
+        }
+        _ => Endpoint::Json,
+    }
+}
+
 /// Latency, request counters and injected faults, for every request including rejected ones.
 pub(super) async fn observe(
     State(cloud): State<FakeCloud>,
@@ -52,34 +81,14 @@ pub(super) async fn observe(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
-    let (latency, fault, random, endpoint) = {
+    let (latency, fault, random, endpoint, held) = {
         let mut st = cloud.lock();
-        st.requests += 1;
-        let segments: Vec<&str> = path.trim_start_matches("/api/2/").split('/').collect();
-        let endpoint = match segments.as_slice() {
-            ["idp", "token"] => {
-                st.token_requests += 1;
-                Endpoint::Token
-            }
-            ["reports", report_id, "stored"] => {
-                st.listing_requests += 1;
-                let report_id = (*report_id).to_owned();
-                *st.listing_requests_by_report.entry(report_id).or_insert(0) += 1;
-                Endpoint::Listing
-            }
-            ["reports", _] if req.method() == axum::http::Method::GET => {
-                st.report_requests += 1;
-                Endpoint::Json
-            }
-            ["reports", _, "stored", _] => {
-                st.download_requests += 1;
-                st.downloads_in_flight += 1;
-                st.downloads_in_flight_peak =
-                    st.downloads_in_flight_peak.max(st.downloads_in_flight);
-                Endpoint::Download
-            }
-            _ => Endpoint::Json,
-        };
+        let endpoint = count_request(&mut st, &path, req.method());
+        let held = st
+            .held
+            .as_ref()
+            .filter(|(end, _)| path.ends_with(end.as_str()))
+            .map(|(_, held)| held.clone());
         let random = st.plan.as_mut().and_then(|p| {
             let stall = p.plan.stall;
             let retry_after = p.plan.retry_after;
@@ -99,9 +108,13 @@ pub(super) async fn observe(
                 (f.status, f.retry_after, f.html)
             });
         st.faults.retain(|f| f.remaining > 0);
-        (st.latency, fault, random, endpoint)
+        (st.latency, fault, random, endpoint, held)
     };
     let _in_flight = matches!(endpoint, Endpoint::Download).then(|| InFlight(cloud.clone()));
+    if let Some(mut held) = held {
+        // A sender dropped without a release answers too: nothing waits for ever.
+        let _ = held.wait_for(|released| *released).await;
+    }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }

@@ -64,6 +64,24 @@ impl FakeCloud {
         self.lock().read_only = read_only;
     }
 
+    /// Requests whose path ends with `path_end` are held, unanswered, until
+    /// [`FakeCloud::release_held`]: what the client does while one waits.
+    pub fn hold_requests_ending(&self, path_end: &str) {
+        let (release, held) = tokio::sync::watch::channel(false);
+        let mut st = self.lock();
+        st.held = Some((path_end.to_owned(), held));
+        st.release = Some(release);
+    }
+
+    /// Answers the held requests, and holds no more.
+    pub fn release_held(&self) {
+        let mut st = self.lock();
+        st.held = None;
+        if let Some(release) = st.release.take() {
+            let _ = release.send(true);
+        }
+    }
+
     pub fn set_latency(&self, d: Duration) {
         self.lock().latency = d;
     }

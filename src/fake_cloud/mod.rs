@@ -113,6 +113,10 @@ struct Inner {
     read_only: bool,
     plan: Option<ActiveFaults>,
     latency: Duration,
+    /// Requests whose path ends with this wait until the sender says `true`
+    /// (`hold_requests_ending`): a test sees what the client does meanwhile.
+    held: Option<(String, tokio::sync::watch::Receiver<bool>)>,
+    release: Option<tokio::sync::watch::Sender<bool>>,
     downloads: HashMap<String, u32>,
     download_requests: u32,
     token_requests: u32,

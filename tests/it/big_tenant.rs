@@ -9,7 +9,7 @@ use report_archiver::pass::PassReport;
 use report_archiver::pass::listings::relist_offset;
 use sqlx::sqlite::SqliteConnectOptions;
 
-use crate::support::{Options, TestApp, spawn_app_with};
+use crate::support::{Options, TestApp, spawn_app, spawn_app_with};
 
 /// The bench's tenant, a tenth the size: 190 finished `once` reports, 10 monthly ones.
 const REPORTS: usize = 200;
@@ -184,4 +184,37 @@ async fn a_429_without_retry_after_and_a_503_html_page_are_retried_with_backoff(
     // waits are is `api::retry`'s unit tests' business, not a timed test's.)
     assert_eq!(fake.listing_requests(), 5);
     assert_eq!(app.ledger_rows().await.len(), fake.saved_items().len());
+}
+
+/// A first pass asks each finished report's schedule type (`GET /reports/{id}`), and the
+/// report's downloads do not wait for that answer: every download is served while one
+/// report's request is held unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reports_downloads_do_not_wait_for_its_schedule_type() {
+    let fake = scenario::many(2, 3);
+    let held = fake.report_ids()[0].clone();
+    fake.hold_requests_ending(&format!("/reports/{held}"));
+    let app = spawn_app(fake).await;
+    let watch = async {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut served = app.fake.download_requests();
+        while served < 8 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            served = app.fake.download_requests();
+        }
+        app.fake.release_held();
+        served
+    };
+    let (reports, served) = tokio::join!(app.run_once(), watch);
+    assert_eq!(
+        served, 8,
+        "the downloads waited for the held schedule request"
+    );
+    assert_clean(&reports);
+    assert_eq!(app.archived_files().len(), 8);
+    assert_eq!(
+        app.fake.report_requests(),
+        2,
+        "each report's type asked once"
+    );
 }
