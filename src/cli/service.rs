@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::pass::PassReport;
 use crate::progress::Progress;
 use crate::server;
-use crate::untrusted::cell;
+use crate::untrusted::{LOG_FIELD_MAX, cell, sanitize};
 
 pub async fn run(
     config_path: Option<&Path>,
@@ -92,7 +92,14 @@ pub async fn health(url: &str, timeout: Duration) -> Result<ExitCode, Failure> {
         .await
         .with_context(|| format!("cannot probe {url}"))
         .map_err(Failure::runtime)?;
-    emit(&format!("{body}\n"))?;
+    // Whatever listens at that URL wrote the body (the daemon, or whatever took its port):
+    // each line is shown escaped and scrubbed, so nothing reaches the terminal raw, and
+    // the daemon's own answer reads as it is.
+    let lines: Vec<String> = body
+        .lines()
+        .map(|line| sanitize(line, LOG_FIELD_MAX))
+        .collect();
+    emit(&format!("{}\n", lines.join("\n")))?;
     Ok(if healthy {
         ExitCode::SUCCESS
     } else {

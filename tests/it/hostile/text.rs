@@ -456,3 +456,35 @@ async fn listing_and_download_errors_echoing_the_bearer_token_leak_it_nowhere() 
     );
     assert!(stdout.contains("[redacted]"), "{stdout}");
 }
+
+/// `health` prints what the probed URL answered, a line at a time and each line escaped:
+/// whatever listens there (the daemon's port taken over, a mistyped URL) cannot reach the
+/// terminal raw, and the daemon's own answer still reads as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_shows_what_the_probed_server_said_escaped_line_by_line() {
+    let body = format!("{{\"status\":\"ok\"}}\r\n{}\n", forged("health"));
+    let server = Hostile::start(move |_| {
+        Reply::full(200, &[("Content-Type", "text/plain")], body.as_bytes())
+    })
+    .await;
+    let url = format!("{}/healthz", server.base_url);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_report-archiver"))
+            .args(["health", "--url", &url, "--timeout", "5s"])
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("health runs");
+    let (stdout, stderr) = texts(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_no_raw_controls("health's stdout", &stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "{\"status\":\"ok\"}", "{stdout}");
+    assert_eq!(lines[1], "health", "{stdout}");
+    assert!(
+        lines[2].contains("\\u{1b}[2J\\u{1b}]0;owned\\u{7}\\u{0}\\u{85}\\u{202e}fdp.exe"),
+        "{stdout}"
+    );
+    assert_eq!(lines.len(), 3, "{stdout}");
+}
