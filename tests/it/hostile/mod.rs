@@ -22,6 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 mod disk;
 mod net;
 mod text;
+mod tls;
 
 /// The client the hostile configs use, and its secret (long enough to be redacted).
 pub const CLIENT_ID: &str = "hostile-client-0001";
