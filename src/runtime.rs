@@ -8,11 +8,12 @@
 //! many-reports pass took 5 % less time, a 1 GiB download 8 % less and 3 MiB less memory,
 //! an S3 upload no more.
 //!
-//! Why the pool runs lower: a pass is bound by its requests on the wire. When a response arrives, the
-//! async thread must run at once to read it and send the next request; the blocking pool
-//! meanwhile inflates, hashes, writes and fsyncs earlier bodies, work that can wait a few
-//! milliseconds without slowing anything. On a 2-core machine with 8 downloads in flight,
-//! the kernel otherwise lets that work delay the async thread's wake-ups: the many-reports
+//! Why the pool runs lower: a pass is bound by its requests on the wire. When a response
+//! arrives, the async thread must run at once to read it and send the next request; the
+//! blocking pool meanwhile inflates, hashes, writes and fsyncs earlier bodies, work that
+//! can wait a few milliseconds without slowing anything. On a 2-core machine with 8
+//! downloads in flight, that work otherwise competes for the cores with the async thread
+//! (and, in the benchmark, with the server on the same machine): the many-reports
 //! benchmark ran 2 % faster with the pool niced (median of 5 interleaved rounds, 1.78 s
 //! against 1.82 s). Threads started from the pool (a big file's hash thread, a batch's
 //! folder fsyncs) inherit its priority. The async thread itself keeps the priority the
