@@ -10,6 +10,8 @@ use super::{
     CLIENT_ID, Hostile, HostileApp, REPORT, Reply, Request, SECRET, TENANT, TOKEN, benign,
 };
 
+use crate::support::{bin_without_config, run};
+
 use benign::BODY;
 const REPORT2: &str = "7b8c9d0e-0000-4000-8000-000000000003";
 /// The timestamp a forged line would start with; ours are never this old.
@@ -468,16 +470,14 @@ async fn health_shows_what_the_probed_server_said_escaped_line_by_line() {
     })
     .await;
     let url = format!("{}/healthz", server.base_url);
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_report-archiver"))
-            .args(["health", "--url", &url, "--timeout", "5s"])
-            .output()
-    })
-    .await
-    .expect("joined")
-    .expect("health runs");
-    let (stdout, stderr) = texts(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (code, stdout, text) = run(&mut bin_without_config(&[
+        "health",
+        "--url",
+        &url,
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(code, Some(0), "{text}");
     assert_no_raw_controls("health's stdout", &stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines[0], "{\"status\":\"ok\"}", "{stdout}");
